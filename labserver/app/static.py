@@ -1,0 +1,260 @@
+"""Lesson 05 (HTTP by hand): serving files from a folder, safely.
+
+StaticFiles maps a request target to a file under a document root and answers
+GET and HEAD: Content-Type from the extension, Last-Modified and ETag with
+conditional requests (304), byte ranges (206/416) so a big download can resume,
+index.html or a listing for folders. It reads the file system but never a
+socket: it returns a Response, and a big file travels as an open FileBody that
+the server streams.
+
+Path safety is the part to study. The target is percent-decoded exactly once;
+NUL and backslash are refused; ".." may not climb above the root; and the
+path, with every symlink resolved, must still lie inside the resolved root.
+Python's http.server has had several bugs in exactly this area.
+
+Trade-off: resolving a path (realpath: one lstat per folder level) costs more
+than the rest of a small request, so resolved paths are kept for one second.
+A file that moves, or a symlink that changes, is seen up to a second late.
+"""
+
+import html
+import mimetypes
+import os
+import time
+from functools import lru_cache
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote_to_bytes
+
+from ..protocol import FileBody, Response, error_response, http_date
+
+# Files up to this size are read and sent with the head in one write; bigger
+# ones are streamed from disk in slices.
+SMALL_FILE = 64 * 1024
+
+# Our own table first, so every platform (the Windows registry, a bare Linux
+# without /etc/mime.types) sends the same types for the demo site.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8", ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8", ".md": "text/markdown; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8", ".xml": "application/xml",
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".svg": "image/svg+xml", ".webp": "image/webp", ".ico": "image/x-icon",
+    ".pdf": "application/pdf", ".wasm": "application/wasm", ".zip": "application/zip",
+    ".woff": "font/woff", ".woff2": "font/woff2", ".mp4": "video/mp4", ".webm": "video/webm",
+}
+
+ALLOWED = "GET, HEAD, OPTIONS"
+
+
+RESOLVE_TTL = 1.0  # seconds a resolved path is trusted
+
+
+@lru_cache(maxsize=256)
+def content_type(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext in CONTENT_TYPES:
+        return CONTENT_TYPES[ext]
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
+
+
+class StaticFiles:
+    """An application: call it with a Request, get a Response."""
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)
+        if not os.path.isdir(self.root):
+            raise NotADirectoryError(f"document root is not a folder: {root}")
+        self._resolved = {}  # request path -> (expiry, real path or None, is a folder)
+
+    def __call__(self, request):
+        if request.method == "OPTIONS":
+            return Response(204, [("Allow", ALLOWED)])
+        if request.method not in ("GET", "HEAD"):
+            return error_response(405, f"{request.method} is not allowed here", headers=[("Allow", ALLOWED)])
+        try:
+            segments = url_segments(request.path)
+        except ValueError as error:
+            return error_response(400, str(error))
+        real, is_dir = self.resolve(request.path, segments)
+        if real is None:
+            return error_response(403, "That path leads outside the site.")  # a symlink out
+        if is_dir:
+            return self._directory(request, segments, real)
+        return self._file(request, real)
+
+    def resolve(self, key, segments):
+        """The real path for these segments, symlinks resolved, or None if it
+        lies outside the root; and whether it is a folder."""
+        now = time.monotonic()
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1], cached[2]
+        real = os.path.realpath(os.path.join(self.root, *segments))
+        if real != self.root and not real.startswith(self.root + os.sep):
+            real = None
+        is_dir = real is not None and os.path.isdir(real)
+        if len(self._resolved) > 10_000:  # bound the memory a scan of many URLs can take
+            self._resolved.clear()
+        self._resolved[key] = (now + RESOLVE_TTL, real, is_dir)
+        return real, is_dir
+
+    def _directory(self, request, segments, real):
+        if not request.path.endswith("/"):
+            # Built from the cleaned segments, so it always starts with exactly
+            # one "/" and can never point at another host ("//evil", "/\\evil").
+            location = "/" + "".join(quote(s) + "/" for s in segments)
+            if request.query:
+                location += "?" + request.query
+            return Response(301, [("Location", location)], b"")
+        index = os.path.join(real, "index.html")
+        if os.path.isfile(index):
+            return self._file(request, index)
+        return self._listing(segments, real)
+
+    def _listing(self, segments, real):
+        try:
+            names = sorted(os.listdir(real))
+        except OSError:
+            return error_response(403, "This folder cannot be listed.")
+        title = html.escape("/" + "".join(s + "/" for s in segments))
+        items = []
+        for name in names:
+            slash = "/" if os.path.isdir(os.path.join(real, name)) else ""
+            items.append(f'<li><a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a></li>')
+        body = (
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Index of {title}</title></head>\n'
+            f"<body><h1>Index of {title}</h1>\n<ul>\n" + "\n".join(items) + "\n</ul></body></html>\n"
+        ).encode("utf-8", "surrogateescape")
+        return Response(200, [("Content-Type", "text/html; charset=utf-8")], body)
+
+    def _file(self, request, real):
+        try:
+            file = open(real, "rb")
+        except FileNotFoundError:
+            return error_response(404, "There is no such page here.")
+        except (PermissionError, IsADirectoryError):
+            return error_response(403, "That file cannot be read.")
+        except OSError:
+            return error_response(404, "There is no such page here.")
+        try:
+            return self._file_response(request, real, file)
+        except BaseException:
+            file.close()
+            raise
+
+    def _file_response(self, request, real, file):
+        st = os.fstat(file.fileno())
+        size = st.st_size
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        headers = [
+            ("Content-Type", content_type(real)),
+            ("Last-Modified", http_date(st.st_mtime)),
+            ("ETag", etag),
+            ("Accept-Ranges", "bytes"),
+        ]
+        if not_modified(request, etag, st.st_mtime):
+            file.close()
+            return Response(304, headers)
+        start, end = 0, size
+        status = 200
+        byte_range = requested_range(request, etag, st.st_mtime, size)
+        if byte_range == "unsatisfiable":
+            file.close()
+            return error_response(416, "That range is not in the file.", headers=[("Content-Range", f"bytes */{size}")])
+        if byte_range is not None:
+            start, end = byte_range
+            status = 206
+            headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
+        if end - start <= SMALL_FILE:
+            file.seek(start)
+            body = file.read(end - start)
+            file.close()
+            return Response(status, headers, body)
+        return Response(status, headers, file=FileBody(file, start, end - start))
+
+
+def url_segments(path):
+    """The path of a request as clean segments, or ValueError.
+
+    Percent-decoding happens once, here: "%2e%2e" becomes "..", which is then
+    treated as "..", while "%252e" stays the literal name "%2e".
+    """
+    raw = unquote_to_bytes(path)
+    if b"\x00" in raw or b"\\" in raw:
+        raise ValueError("NUL and backslash are not allowed in paths.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("The path is not valid UTF-8.") from None
+    segments = []
+    for segment in text.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if not segments:
+                raise ValueError("The path climbs above the site's root.")
+            segments.pop()
+            continue
+        segments.append(segment)
+    return segments
+
+
+def _parse_date(value):
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def not_modified(request, etag, mtime):
+    """RFC 9110 13.1: If-None-Match wins over If-Modified-Since."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    none_match = request.header("if-none-match")
+    if none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in none_match.split(",")}
+        return "*" in tags or etag in tags
+    since = request.header("if-modified-since")
+    if since is not None:
+        when = _parse_date(since)
+        return when is not None and int(mtime) <= when
+    return False
+
+
+def requested_range(request, etag, mtime, size):
+    """(start, end) for one satisfiable byte range, "unsatisfiable", or None
+    to send the whole file (no Range, an If-Range that no longer matches, a
+    syntax we ignore, or several ranges, which RFC 9110 lets us ignore)."""
+    value = request.header("range")
+    if value is None or request.method != "GET":
+        return None
+    if_range = request.header("if-range")
+    if if_range is not None:
+        if if_range.startswith('"') or if_range.startswith("W/"):
+            if if_range != etag:
+                return None
+        elif _parse_date(if_range) != int(mtime):
+            return None
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "":
+            return None
+        suffix = int(last)  # the last N bytes
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if last != "" and int(last) < start:
+        return None  # invalid range: ignore it
+    if start >= size:
+        return "unsatisfiable"
+    return start, end

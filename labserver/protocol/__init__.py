@@ -1,0 +1,14 @@
+"""The HTTP/1.1 core, with no I/O: bytes in, requests out; responses in, bytes out.
+
+No module in this package imports socket, threading or selectors (a test checks):
+every server model in labserver.servers moves bytes between sockets and this core.
+"""
+
+from .connection import Connection, escape_for_log
+from .request import KNOWN_METHODS, HTTPError, Request, RequestParser
+from .response import FileBody, Response, error_response, http_date, serialize_head
+
+__all__ = [
+    "Connection", "escape_for_log", "KNOWN_METHODS", "HTTPError", "Request", "RequestParser",
+    "FileBody", "Response", "error_response", "http_date", "serialize_head",
+]

@@ -1,0 +1,24 @@
+"""Every concurrency model of the lecture, on one Server interface, in lesson order.
+
+    from labserver.servers import get_model
+    with get_model("threadpool")(root="site") as srv:
+        print(srv.url)
+"""
+
+from .base import Server, ServerError
+from .threadpool import ThreadPoolServer
+
+# name -> class, in the order the lessons introduce them.
+MODELS = {cls.name: cls for cls in [ThreadPoolServer]}
+DEFAULT_MODEL = "threadpool"
+
+
+def get_model(name):
+    """The server class registered under `name`, or ServerError listing the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ServerError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+__all__ = ["Server", "ServerError", "ThreadPoolServer", "MODELS", "DEFAULT_MODEL", "get_model"]

@@ -1,0 +1,296 @@
+"""The Server contract that every concurrency model follows.
+
+    with ThreadPoolServer(root="site") as srv:    # start(): bound and listening
+        requests.get(srv.url)                      # srv.url, srv.port
+    # stop(): every thread joined, every socket closed; safe to call twice
+
+A model only decides how it waits for sockets and who runs the handler; the
+HTTP rules live in labserver.protocol and the files in labserver.app. This
+module holds what all models share: the listening socket, start/stop, and the
+non-blocking send helpers of the event-driven ones.
+
+Servers never print: a background thread's print lands in whichever notebook
+cell runs next. They log to the "labserver" loggers instead.
+"""
+
+import errno
+import logging
+import os
+import socket
+import sys
+import threading
+from collections import deque
+
+from ..app import StaticFiles
+from ..protocol import Connection, FileBody
+
+log = logging.getLogger("labserver.server")
+
+# The queue of connections the kernel completes before we accept() them.
+# socketserver's default of 5 drops SYNs as soon as a few dozen clients
+# arrive together; each drop costs the client a 1 s retransmit.
+BACKLOG = 1024
+
+
+class ServerError(RuntimeError):
+    """Misuse of a server: started twice, port in use, bad option."""
+
+
+def demo_site():
+    from .. import DEMO_SITE
+
+    return DEMO_SITE
+
+
+def make_listener(host, port, backlog=BACKLOG):
+    """A listening TCP socket, with an error a student can act on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=backlog)
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            raise ServerError(
+                f"port {port} on {host} is already in use: stop the other server "
+                f"(srv.stop()) or choose another port (port=0 picks a free one)"
+            ) from None
+        if error.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+            raise ServerError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise
+
+
+class Server:
+    """Base class: subclasses implement serve_forever() (the model itself)
+    and may override wake() to interrupt it when stop() is called."""
+
+    name = "base"
+    description = ""
+
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None):
+        self.app = app if app is not None else StaticFiles(root if root is not None else demo_site())
+        self.host = host
+        self.requested_port = port
+        self.listener = None
+        self.stopping = threading.Event()
+        self._threads = []
+        self._lock = threading.Lock()
+        self._started = False
+
+    # The contract.
+
+    def start(self):
+        """Bind and listen, start the model in the background, return self."""
+        with self._lock:
+            if self._started:
+                raise ServerError(f"{self!r} is already started; call stop() first or create a new server")
+            self._started = True
+        self.listener = make_listener(self.host, self.requested_port)
+        try:
+            self.launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout=5.0):
+        """Stop serving, close every socket and join every thread. Idempotent."""
+        with self._lock:
+            if not self._started or self.stopping.is_set():
+                return
+            self.stopping.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("%s did not stop within %.1f s", thread.name, timeout)
+        self.cleanup()
+        if self.listener is not None:
+            self.listener.close()
+
+    @property
+    def port(self):
+        return self.listener.getsockname()[1] if self.listener is not None else None
+
+    @property
+    def url(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def running(self):
+        return self._started and not self.stopping.is_set()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        state = "running" if self.running else "stopped"
+        where = f" at {self.url}" if self.listener is not None else ""
+        return f"<{type(self).__name__} {state}{where}>"
+
+    # What a model provides.
+
+    def launch(self):
+        """Start the model's threads; by default one, running serve_forever()."""
+        self.spawn(self.serve_forever)
+
+    def serve_forever(self):
+        raise NotImplementedError
+
+    def spawn(self, target, *args):
+        """Start a background thread that stop() will join."""
+        name = f"labserver-{self.name}-{len(self._threads)}"
+        thread = threading.Thread(target=self._run, args=(target, *args), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def wake(self):
+        """Interrupt serve_forever() so that it notices `stopping`."""
+
+    def cleanup(self):
+        """Close what the model still holds, after its threads have ended."""
+
+    def _run(self, target, *args):
+        try:
+            target(*args)
+        except Exception:
+            if not self.stopping.is_set():
+                log.exception("%s crashed", threading.current_thread().name)
+
+
+def tune_client_socket(sock):
+    """Turn off Nagle's algorithm: a response head and its file body go out
+    in two writes, and Nagle plus delayed ACKs would hold the second ~40 ms."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP (a Unix socket in a test), nothing to tune
+
+
+def send_some(sock, chunks, budget):
+    """Send from the front of `chunks` (bytes and FileBody) without blocking.
+
+    Returns how many bytes went out; stops at `budget`, when the socket's
+    buffer is full (BlockingIOError), or when everything is sent. Sent bytes
+    are removed from `chunks`; a finished FileBody is closed.
+    """
+    total = 0
+    while chunks and total < budget:
+        chunk = chunks[0]
+        try:
+            if isinstance(chunk, FileBody):
+                sent = send_file_slice(sock, chunk, budget - total)
+                if chunk.count == 0:
+                    chunks.popleft().close()
+            else:
+                sent = sock.send(chunk)
+                if sent == len(chunk):
+                    chunks.popleft()
+                else:
+                    chunks[0] = chunk[sent:]
+        except BlockingIOError:
+            break
+        total += sent
+    return total
+
+
+def send_file_slice(sock, body, size):
+    """Send up to `size` bytes of a FileBody: os.sendfile copies file to
+    socket inside the kernel; platforms without it read and send."""
+    size = min(size, body.count)
+    if hasattr(os, "sendfile") and sys.platform != "win32":
+        sent = os.sendfile(sock.fileno(), body.file.fileno(), body.offset, size)
+        if sent == 0 and size > 0:
+            raise ConnectionError("file shrank while it was being sent")
+        body.advance(sent)
+        return sent
+    body.file.seek(body.offset)
+    sent = sock.send(body.file.read(size))
+    body.advance(sent)
+    return sent
+
+
+def close_chunks(chunks):
+    """Close the files of responses that will never be sent."""
+    for chunk in chunks:
+        if isinstance(chunk, FileBody):
+            chunk.close()
+    chunks.clear()
+
+
+READ, WRITE, CLOSE = "read", "write", "close"
+RECV_SIZE = 64 * 1024
+LINGER = 2.0  # seconds to drain a client's leftover bytes before closing
+
+
+class Client:
+    """One accepted socket and its HTTP state, for the event-driven models.
+
+    handle() does everything that can be done right now without blocking and
+    says what to wait for next: READ, WRITE or CLOSE. Whoever calls it, an
+    event loop or a worker thread, only has to wait for that and call again.
+    """
+
+    def __init__(self, sock, addr, app):
+        sock.setblocking(False)
+        tune_client_socket(sock)
+        self.sock = sock
+        self.conn = Connection(app, peer=str(addr[0]) if addr else "-")
+        self.out = deque()  # bytes and FileBody chunks waiting to be sent
+        self.lingering = False
+        self.deadline = 0.0  # when to give up waiting (set by the model)
+        self.request_started = None  # when the current request's first byte arrived
+
+    def handle(self, budget=1 << 20):
+        try:
+            if self.lingering:
+                return self._drain()
+            if not self.out:
+                try:
+                    self.conn.feed(self.sock.recv(RECV_SIZE))
+                except BlockingIOError:
+                    pass
+            sent = 0
+            while True:
+                if not self.out:
+                    chunks = self.conn.next_response()
+                    if chunks is None:
+                        break
+                    self.out.extend(chunks)
+                sent += send_some(self.sock, self.out, budget - sent)
+                if self.out:
+                    return WRITE  # the socket is full, or this turn's budget is spent
+        except OSError:  # reset by the peer, broken pipe...
+            return CLOSE
+        if self.conn.closing:
+            return self._start_lingering()
+        return READ
+
+    def _start_lingering(self):
+        # Closing a socket with unread bytes in it makes the kernel send a
+        # RST, which can destroy the response we just sent (say, a 400 for
+        # a request whose body is still arriving). So: send FIN, read and
+        # discard until the client closes too, then close.
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return CLOSE
+        self.lingering = True
+        return self._drain()
+
+    def _drain(self):
+        while True:
+            try:
+                if not self.sock.recv(RECV_SIZE):
+                    return CLOSE
+            except BlockingIOError:
+                return READ
+            except OSError:
+                return CLOSE
+
+    def close(self):
+        close_chunks(self.out)
+        self.sock.close()

@@ -1,0 +1,180 @@
+"""Lesson 06 (threads): the complete multithreaded server, the lecture's project.
+
+A bounded pool of worker threads does the work; one selector thread does the
+waiting. The selector watches every connection that is idle (a keep-alive
+client thinking, a slow client trickling its headers, a full send buffer) and
+hands a connection to the pool only when its socket is ready. A worker then
+reads, answers and sends without ever blocking, at most a slice of a big file
+per turn, and gives the connection back to the selector.
+
+So 1000 idle keep-alive clients cost 1000 sockets, not 1000 threads; a client
+that sends one byte a second never holds a worker; and 1000 clients
+downloading one huge file all make progress, a slice at a time, in turn.
+Deadlines close idle and too-slow connections.
+
+Trade-off: every request crosses two threads (selector -> worker -> selector),
+which costs more than a pure event loop; in return, a slow handler (a /cpu or
+/sleep request, a cold disk) holds up only its own worker, not everyone.
+"""
+
+import queue
+import selectors
+import socket
+import time
+from collections import deque
+
+from .base import CLOSE, LINGER, READ, WRITE, Client, Server, ServerError, log
+
+SLICE = 256 * 1024  # bytes a worker sends for one client before serving others
+
+
+class ThreadPoolServer(Server):
+    name = "threadpool"
+    description = "bounded worker pool fed by a selector: the complete multithreaded server"
+
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=16,
+                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0, max_connections=10_000):
+        super().__init__(root, host, port, app)
+        if workers < 1:
+            raise ServerError("workers must be at least 1")
+        self.workers = workers
+        self.idle_timeout = idle_timeout  # keep-alive: between requests
+        self.request_timeout = request_timeout  # total time to receive one request
+        self.send_timeout = send_timeout  # a client that stops reading
+        self.max_connections = max_connections
+
+    def launch(self):
+        self.listener.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.ready = queue.SimpleQueue()  # clients whose socket is ready, for the workers
+        self.returned = deque()  # (client, what it waits for), back to the selector
+        self.waiting = {}  # client -> deadline, for every client the selector watches
+        self.clients = set()  # every open client, to close them all on stop()
+        self._wake_recv, self._wake_send = socket.socketpair()
+        self._wake_recv.setblocking(False)
+        self._wake_pending = False
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self._wake_recv, selectors.EVENT_READ, "wake")
+        self.spawn(self.watch)
+        for _ in range(self.workers):
+            self.spawn(self.work)
+
+    # The selector thread: the only thread that touches the selector.
+
+    def watch(self):
+        next_sweep = 0.0
+        while not self.stopping.is_set():
+            for key, _ in self.selector.select(timeout=0.5):
+                if key.data == "accept":
+                    self.accept()
+                elif key.data == "wake":
+                    # Drain first, then clear the flag: the other order could
+                    # swallow the byte of a worker that set the flag in between,
+                    # and leave the flag set with nothing left to wake us.
+                    self._drain_wake()
+                    self._wake_pending = False
+                else:
+                    self.selector.unregister(key.fileobj)  # a worker owns it now
+                    del self.waiting[key.data]
+                    self.ready.put(key.data)
+            self.take_back()
+            if time.monotonic() >= next_sweep:
+                self.expire()
+                next_sweep = time.monotonic() + 0.25
+
+    def accept(self):
+        while True:
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # out of file descriptors, say: try again later
+                log.warning("accept failed: %s", error)
+                return
+            if len(self.clients) >= self.max_connections:
+                sock.close()
+                continue
+            client = Client(sock, addr, self.app)
+            self.clients.add(client)
+            self.wait_for(client, READ)
+
+    def take_back(self):
+        while self.returned:
+            client, want = self.returned.popleft()
+            if want == CLOSE or self.stopping.is_set():
+                self.close(client)
+            else:
+                self.wait_for(client, want)
+
+    def wait_for(self, client, want):
+        now = time.monotonic()
+        if want == WRITE:
+            deadline = now + self.send_timeout
+        elif client.lingering:
+            deadline = client.deadline if client.deadline > now else now + LINGER
+        elif client.conn.parser.has_partial_request:
+            client.request_started = client.request_started or now
+            deadline = client.request_started + self.request_timeout
+        else:
+            client.request_started = None
+            deadline = now + self.idle_timeout
+        client.deadline = deadline
+        self.waiting[client] = deadline
+        events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
+        self.selector.register(client.sock, events, client)
+
+    def expire(self):
+        now = time.monotonic()
+        for client in [c for c, deadline in self.waiting.items() if deadline <= now]:
+            self.selector.unregister(client.sock)
+            del self.waiting[client]
+            if not client.lingering and not client.out:
+                try:  # a 408 if it was half-way through a request; best effort
+                    client.sock.send(b"".join(client.conn.timeout_response()))
+                except OSError:
+                    pass
+            self.close(client)
+
+    # The workers: take a ready client, do what can be done, give it back.
+
+    def work(self):
+        while True:
+            client = self.ready.get()
+            if client is None:
+                return
+            want = client.handle(SLICE)
+            self.returned.append((client, want))
+            if not self._wake_pending:
+                self._wake_pending = True
+                self._wake_send.send(b"x")
+
+    # Stopping.
+
+    def wake(self):
+        for _ in range(self.workers):
+            self.ready.put(None)
+        try:
+            self._wake_send.send(b"x")
+        except OSError:
+            pass
+
+    def _drain_wake(self):
+        try:
+            while self._wake_recv.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self, client):
+        self.clients.discard(client)
+        client.close()
+
+    def cleanup(self):
+        for client in list(self.clients):
+            self.close(client)
+        for client, _ in self.returned:
+            self.close(client)
+        self.returned.clear()
+        self.selector.close()
+        self._wake_recv.close()
+        self._wake_send.close()

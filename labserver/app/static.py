@@ -182,7 +182,9 @@ def url_segments(path):
     Percent-decoding happens once, here: "%2e%2e" becomes "..", which is then
     treated as "..", while "%252e" stays the literal name "%2e".
     """
-    raw = unquote_to_bytes(path)
+    # The parser decoded the target's bytes as latin-1; undo that exactly, so a
+    # raw UTF-8 byte in the target means the same as its %XX escape.
+    raw = unquote_to_bytes(path.encode("latin-1"))
     if b"\x00" in raw or b"\\" in raw:
         raise ValueError("NUL and backslash are not allowed in paths.")
     try:

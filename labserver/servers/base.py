@@ -70,6 +70,7 @@ class Server:
         self.host = host
         self.requested_port = port
         self.listener = None
+        self._port = None
         self.stopping = threading.Event()
         self._threads = []
         self._lock = threading.Lock()
@@ -84,6 +85,7 @@ class Server:
                 raise ServerError(f"{self!r} is already started; call stop() first or create a new server")
             self._started = True
         self.listener = make_listener(self.host, self.requested_port)
+        self._port = self.listener.getsockname()[1]  # port 0 resolved to the real one
         try:
             self.launch()
         except BaseException:
@@ -108,7 +110,8 @@ class Server:
 
     @property
     def port(self):
-        return self.listener.getsockname()[1] if self.listener is not None else None
+        """The port listened on (known once started, kept after stop())."""
+        return self._port
 
     @property
     def url(self):
@@ -127,7 +130,7 @@ class Server:
 
     def __repr__(self):
         state = "running" if self.running else "stopped"
-        where = f" at {self.url}" if self.listener is not None else ""
+        where = f" at {self.url}" if self._port is not None else ""
         return f"<{type(self).__name__} {state}{where}>"
 
     # What a model provides.

@@ -5,5 +5,13 @@ application, so any difference you measure between models is the model.
 """
 
 from .static import StaticFiles, content_type, url_segments
+from .workloads import Workloads
 
-__all__ = ["StaticFiles", "content_type", "url_segments"]
+
+def make_app(root):
+    """The application every server runs by default: the workload routes
+    (/bytes/N, /cpu, /sleep) in front of the files under `root`."""
+    return Workloads(StaticFiles(root))
+
+
+__all__ = ["StaticFiles", "Workloads", "content_type", "make_app", "url_segments"]

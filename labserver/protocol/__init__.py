@@ -6,9 +6,9 @@ every server model in labserver.servers moves bytes between sockets and this cor
 
 from .connection import Connection, escape_for_log
 from .request import KNOWN_METHODS, HTTPError, Request, RequestParser
-from .response import FileBody, Response, error_response, http_date, serialize_head
+from .response import Delay, FileBody, Response, error_response, http_date, serialize_head
 
 __all__ = [
     "Connection", "escape_for_log", "KNOWN_METHODS", "HTTPError", "Request", "RequestParser",
-    "FileBody", "Response", "error_response", "http_date", "serialize_head",
+    "Delay", "FileBody", "Response", "error_response", "http_date", "serialize_head",
 ]

@@ -9,7 +9,7 @@ HTTP/1.0 closes it), and when the connection must close.
     conn = Connection(app)
     conn.feed(sock.recv(65536))          # b"" means the peer closed
     while (chunks := conn.next_response()) is not None:
-        send(sock, chunks)               # bytes, or a FileBody to stream
+        send(sock, chunks)               # bytes, a FileBody to stream, or a Delay
     if conn.closing: sock.close()
 
 Responses come out one request at a time, in request order, so a model that
@@ -22,12 +22,13 @@ process or event loop calls it. Which one that is, is the whole lecture.
 import logging
 
 from .request import HTTPError, RequestParser
-from .response import SERVER_NAME, error_response, http_date, serialize_head
+from .response import SERVER_NAME, Delay, error_response, http_date, serialize_head
 
 access_log = logging.getLogger("labserver.access")
 error_log = logging.getLogger("labserver.error")
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+JOIN_LIMIT = 64 * 1024  # bodies up to this size are sent in one piece with the head
 NO_BODY_STATUSES = (204, 304)
 
 # Control characters in a logged request line could forge log lines or
@@ -108,12 +109,17 @@ class Connection:
         self._log(request, status, response.content_length)
 
         body_allowed = status not in NO_BODY_STATUSES and (request is None or request.method != "HEAD")
+        chunks = [Delay(response.delay)] if response.delay > 0 else []
         if response.file is not None:
             if body_allowed:
-                return [head, response.file]
+                return [*chunks, head, response.file]
             response.file.close()
-            return [head]
-        return [head + response.body] if body_allowed else [head]
+        elif body_allowed and len(response.body) <= JOIN_LIMIT:
+            # One write per response: no Nagle stall, one system call.
+            return [*chunks, head + response.body]
+        elif body_allowed:
+            return [*chunks, head, response.body]  # too big to copy just to join
+        return [*chunks, head]
 
     def _log(self, request, status, length):
         if not access_log.isEnabledFor(logging.INFO):

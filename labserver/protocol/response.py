@@ -40,12 +40,23 @@ class FileBody:
 
 
 @dataclass
+class Delay:
+    """A chunk that says: wait this long before sending what follows.
+
+    How to wait is the server model's business: a thread sleeps, an event
+    loop sets a timer and serves other clients meanwhile."""
+
+    seconds: float
+
+
+@dataclass
 class Response:
     status: int
     headers: list = field(default_factory=list)  # [(name, value)]
-    body: bytes = b""
+    body: bytes = b""  # or any bytes-like object (a memoryview slice, say)
     file: FileBody = None  # instead of body, for files streamed by the server
     close: bool = False  # the server must close the connection after this
+    delay: float = 0.0  # seconds to wait before sending: stands for slow I/O
 
     @property
     def content_length(self):

@@ -19,10 +19,11 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections import deque
 
-from ..app import StaticFiles
-from ..protocol import Connection, FileBody
+from ..app import make_app
+from ..protocol import Connection, Delay, FileBody
 
 log = logging.getLogger("labserver.server")
 
@@ -66,7 +67,7 @@ class Server:
     description = ""
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None):
-        self.app = app if app is not None else StaticFiles(root if root is not None else demo_site())
+        self.app = app if app is not None else make_app(root if root is not None else demo_site())
         self.host = host
         self.requested_port = port
         self.listener = None
@@ -224,7 +225,7 @@ def close_chunks(chunks):
     chunks.clear()
 
 
-READ, WRITE, CLOSE = "read", "write", "close"
+READ, WRITE, SLEEP, CLOSE = "read", "write", "sleep", "close"
 RECV_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to drain a client's leftover bytes before closing
 
@@ -233,8 +234,9 @@ class Client:
     """One accepted socket and its HTTP state, for the event-driven models.
 
     handle() does everything that can be done right now without blocking and
-    says what to wait for next: READ, WRITE or CLOSE. Whoever calls it, an
-    event loop or a worker thread, only has to wait for that and call again.
+    says what to wait for next: READ, WRITE, SLEEP (until `wake_at`, for a
+    /sleep request) or CLOSE. Whoever calls it, an event loop or a worker
+    thread, only has to wait for that and call handle() again.
     """
 
     def __init__(self, sock, addr, app):
@@ -245,6 +247,7 @@ class Client:
         self.out = deque()  # bytes and FileBody chunks waiting to be sent
         self.lingering = False
         self.deadline = 0.0  # when to give up waiting (set by the model)
+        self.wake_at = 0.0  # when a SLEEP ends
         self.request_started = None  # when the current request's first byte arrived
 
     def handle(self, budget=1 << 20):
@@ -263,6 +266,9 @@ class Client:
                     if chunks is None:
                         break
                     self.out.extend(chunks)
+                if isinstance(self.out[0], Delay):
+                    self.wake_at = time.monotonic() + self.out.popleft().seconds
+                    return SLEEP
                 sent += send_some(self.sock, self.out, budget - sent)
                 if self.out:
                     return WRITE  # the socket is full, or this turn's budget is spent
@@ -297,3 +303,53 @@ class Client:
     def close(self):
         close_chunks(self.out)
         self.sock.close()
+
+
+# The blocking models (iterative, thread per connection) serve one connection
+# from start to end with ordinary blocking calls.
+
+IDLE_TIMEOUT = 15.0  # a blocking model's recv() gives up on a silent client after this
+
+
+def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT):
+    """Serve one client with blocking calls until the connection ends."""
+    conn = Connection(app, peer=str(addr[0]) if addr else "-")
+    tune_client_socket(sock)
+    sock.settimeout(timeout)  # without it, a silent client would hold us forever
+    try:
+        while not conn.closing:
+            conn.feed(sock.recv(RECV_SIZE))  # blocks until the client sends something
+            while (chunks := conn.next_response()) is not None:
+                send_blocking(sock, chunks)  # blocks until the client has taken it all
+        linger(sock)
+    except socket.timeout:
+        try:
+            sock.sendall(b"".join(conn.timeout_response()))
+        except OSError:
+            pass
+    except OSError:
+        pass  # the client went away
+    finally:
+        sock.close()
+
+
+def send_blocking(sock, chunks):
+    for chunk in chunks:
+        if isinstance(chunk, Delay):
+            time.sleep(chunk.seconds)  # a blocking wait: this thread does nothing else
+        elif isinstance(chunk, FileBody):
+            try:
+                sock.sendfile(chunk.file, chunk.offset, chunk.count)
+            finally:
+                chunk.close()
+        else:
+            sock.sendall(chunk)
+
+
+def linger(sock, seconds=LINGER):
+    """Send FIN, then read until the client closes too (see Client._start_lingering)."""
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and sock.recv(RECV_SIZE):
+        pass

@@ -17,13 +17,15 @@ which costs more than a pure event loop; in return, a slow handler (a /cpu or
 /sleep request, a cold disk) holds up only its own worker, not everyone.
 """
 
+import heapq
+import itertools
 import queue
 import selectors
 import socket
 import time
 from collections import deque
 
-from .base import CLOSE, LINGER, READ, WRITE, Client, Server, ServerError, log
+from .base import CLOSE, LINGER, READ, SLEEP, WRITE, Client, Server, ServerError, log
 
 SLICE = 256 * 1024  # bytes a worker sends for one client before serving others
 
@@ -50,6 +52,8 @@ class ThreadPoolServer(Server):
         self.returned = deque()  # (client, what it waits for), back to the selector
         self.waiting = {}  # client -> deadline, for every client the selector watches
         self.clients = set()  # every open client, to close them all on stop()
+        self.sleepers = []  # heap of (wake_at, n, client) for /sleep requests
+        self._order = itertools.count()  # breaks ties in the heap
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._wake_pending = False
@@ -64,7 +68,10 @@ class ThreadPoolServer(Server):
     def watch(self):
         next_sweep = 0.0
         while not self.stopping.is_set():
-            for key, _ in self.selector.select(timeout=0.5):
+            timeout = 0.5
+            if self.sleepers:
+                timeout = min(timeout, max(0.0, self.sleepers[0][0] - time.monotonic()))
+            for key, _ in self.selector.select(timeout):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "wake":
@@ -78,6 +85,7 @@ class ThreadPoolServer(Server):
                     del self.waiting[key.data]
                     self.ready.put(key.data)
             self.take_back()
+            self.wake_sleepers()
             if time.monotonic() >= next_sweep:
                 self.expire()
                 next_sweep = time.monotonic() + 0.25
@@ -103,6 +111,8 @@ class ThreadPoolServer(Server):
             client, want = self.returned.popleft()
             if want == CLOSE or self.stopping.is_set():
                 self.close(client)
+            elif want == SLEEP:  # a timer, not a blocked worker
+                heapq.heappush(self.sleepers, (client.wake_at, next(self._order), client))
             else:
                 self.wait_for(client, want)
 
@@ -122,6 +132,11 @@ class ThreadPoolServer(Server):
         self.waiting[client] = deadline
         events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
         self.selector.register(client.sock, events, client)
+
+    def wake_sleepers(self):
+        now = time.monotonic()
+        while self.sleepers and self.sleepers[0][0] <= now:
+            self.ready.put(heapq.heappop(self.sleepers)[2])
 
     def expire(self):
         now = time.monotonic()

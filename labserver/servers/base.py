@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from ..app import make_app
 from ..protocol import Connection, Delay, FileBody
@@ -65,6 +66,7 @@ class Server:
 
     name = "base"
     description = ""
+    concurrent = True  # serves several clients at once (the iterative model does not)
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None):
         self.app = app if app is not None else make_app(root if root is not None else demo_site())
@@ -230,6 +232,15 @@ RECV_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to drain a client's leftover bytes before closing
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a server waits for a client before it gives up on it."""
+
+    idle: float = 15.0  # keep-alive: between two requests
+    request: float = 20.0  # in total, to receive one request (slowloris)
+    send: float = 60.0  # a client that stops reading its response
+
+
 class Client:
     """One accepted socket and its HTTP state, for the event-driven models.
 
@@ -277,6 +288,30 @@ class Client:
         if self.conn.closing:
             return self._start_lingering()
         return READ
+
+    def set_deadline(self, want, timeouts, now=None):
+        """When to give up if what we wait for (`want`) does not happen."""
+        now = time.monotonic() if now is None else now
+        if want == WRITE:
+            self.deadline = now + timeouts.send
+        elif self.lingering:
+            self.deadline = self.deadline if self.deadline > now else now + LINGER
+        elif self.conn.parser.has_partial_request:
+            self.request_started = self.request_started or now
+            self.deadline = self.request_started + timeouts.request
+        else:
+            self.request_started = None
+            self.deadline = now + timeouts.idle
+        return self.deadline
+
+    def give_up(self):
+        """Deadline passed: a 408 if a request was half-way in (best effort), then close."""
+        if not self.lingering and not self.out:
+            try:
+                self.sock.send(b"".join(self.conn.timeout_response()))
+            except OSError:
+                pass
+        self.close()
 
     def _start_lingering(self):
         # Closing a socket with unread bytes in it makes the kernel send a

@@ -25,7 +25,7 @@ import socket
 import time
 from collections import deque
 
-from .base import CLOSE, LINGER, READ, SLEEP, WRITE, Client, Server, ServerError, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Timeouts, log
 
 SLICE = 256 * 1024  # bytes a worker sends for one client before serving others
 
@@ -40,9 +40,7 @@ class ThreadPoolServer(Server):
         if workers < 1:
             raise ServerError("workers must be at least 1")
         self.workers = workers
-        self.idle_timeout = idle_timeout  # keep-alive: between requests
-        self.request_timeout = request_timeout  # total time to receive one request
-        self.send_timeout = send_timeout  # a client that stops reading
+        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
         self.max_connections = max_connections
 
     def launch(self):
@@ -117,19 +115,7 @@ class ThreadPoolServer(Server):
                 self.wait_for(client, want)
 
     def wait_for(self, client, want):
-        now = time.monotonic()
-        if want == WRITE:
-            deadline = now + self.send_timeout
-        elif client.lingering:
-            deadline = client.deadline if client.deadline > now else now + LINGER
-        elif client.conn.parser.has_partial_request:
-            client.request_started = client.request_started or now
-            deadline = client.request_started + self.request_timeout
-        else:
-            client.request_started = None
-            deadline = now + self.idle_timeout
-        client.deadline = deadline
-        self.waiting[client] = deadline
+        self.waiting[client] = client.set_deadline(want, self.timeouts)
         events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
         self.selector.register(client.sock, events, client)
 
@@ -143,12 +129,8 @@ class ThreadPoolServer(Server):
         for client in [c for c, deadline in self.waiting.items() if deadline <= now]:
             self.selector.unregister(client.sock)
             del self.waiting[client]
-            if not client.lingering and not client.out:
-                try:  # a 408 if it was half-way through a request; best effort
-                    client.sock.send(b"".join(client.conn.timeout_response()))
-                except OSError:
-                    pass
-            self.close(client)
+            self.clients.discard(client)
+            client.give_up()
 
     # The workers: take a ready client, do what can be done, give it back.
 

@@ -6,10 +6,13 @@
 """
 
 from .base import Server, ServerError
+from .busywait import BusyWaitServer
+from .iterative import IterativeServer
+from .selectserver import SelectServer
 from .threadpool import ThreadPoolServer
 
 # name -> class, in the order the lessons introduce them.
-MODELS = {cls.name: cls for cls in [ThreadPoolServer]}
+MODELS = {cls.name: cls for cls in [IterativeServer, BusyWaitServer, SelectServer, ThreadPoolServer]}
 DEFAULT_MODEL = "threadpool"
 
 
@@ -21,4 +24,5 @@ def get_model(name):
         raise ServerError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
 
 
-__all__ = ["Server", "ServerError", "ThreadPoolServer", "MODELS", "DEFAULT_MODEL", "get_model"]
+__all__ = ["Server", "ServerError", "MODELS", "DEFAULT_MODEL", "get_model", "IterativeServer",
+           "BusyWaitServer", "SelectServer", "ThreadPoolServer"]

@@ -346,8 +346,10 @@ class Client:
 IDLE_TIMEOUT = 15.0  # a blocking model's recv() gives up on a silent client after this
 
 
-def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT):
-    """Serve one client with blocking calls until the connection ends."""
+def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT, stopping=None):
+    """Serve one client with blocking calls until the connection ends.
+
+    `stopping` (the server's Event) lets stop() cut a /sleep short."""
     conn = Connection(app, peer=str(addr[0]) if addr else "-")
     tune_client_socket(sock)
     sock.settimeout(timeout)  # without it, a silent client would hold us forever
@@ -355,7 +357,7 @@ def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT):
         while not conn.closing:
             conn.feed(sock.recv(RECV_SIZE))  # blocks until the client sends something
             while (chunks := conn.next_response()) is not None:
-                send_blocking(sock, chunks)  # blocks until the client has taken it all
+                send_blocking(sock, chunks, stopping)  # blocks until the client has taken it all
         linger(sock)
     except socket.timeout:
         try:
@@ -363,22 +365,30 @@ def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT):
         except OSError:
             pass
     except OSError:
-        pass  # the client went away
+        pass  # the client went away, or the server is stopping
     finally:
         sock.close()
 
 
-def send_blocking(sock, chunks):
-    for chunk in chunks:
-        if isinstance(chunk, Delay):
-            time.sleep(chunk.seconds)  # a blocking wait: this thread does nothing else
-        elif isinstance(chunk, FileBody):
-            try:
-                sock.sendfile(chunk.file, chunk.offset, chunk.count)
-            finally:
-                chunk.close()
-        else:
-            sock.sendall(chunk)
+def send_blocking(sock, chunks, stopping=None):
+    chunks = deque(chunks)
+    try:
+        while chunks:
+            chunk = chunks.popleft()
+            if isinstance(chunk, Delay):
+                # A blocking wait: this thread does nothing else. Event.wait()
+                # sleeps like time.sleep(), but stop() can end it early.
+                if (stopping or threading.Event()).wait(chunk.seconds):
+                    raise ConnectionAbortedError("the server is stopping")
+            elif isinstance(chunk, FileBody):
+                try:
+                    sock.sendfile(chunk.file, chunk.offset, chunk.count)
+                finally:
+                    chunk.close()
+            else:
+                sock.sendall(chunk)
+    finally:
+        close_chunks(chunks)  # files of a response that will never be sent
 
 
 def linger(sock, seconds=LINGER):

@@ -1,0 +1,83 @@
+"""labserver.primitives: each experiment returns what the lesson says it shows,
+and closes every socket it made.
+
+Time bounds are generous: the tests share two cores with whatever else runs.
+"""
+
+import threading
+
+import psutil
+import pytest
+
+from labserver import primitives
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """Every primitive closes its sockets and joins its helper threads."""
+    proc = psutil.Process()
+    fds = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+    threads = threading.active_count()
+    yield
+    assert (proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()) == fds
+    assert threading.active_count() == threads
+
+
+def test_blocking_recv_sleeps_without_using_cpu():
+    result = primitives.time_blocking_recv(delay=0.5)
+    assert result["data"] == b"hello"
+    assert 0.45 <= result["blocked_s"] <= 2.0
+    assert result["cpu_s"] < 0.05  # the OS put the thread to sleep
+
+
+def test_nonblocking_recv_raises_at_once():
+    result = primitives.nonblocking_recv_demo()
+    assert result["raised"] == "BlockingIOError"
+    assert result["errno_name"] in ("EAGAIN", "EWOULDBLOCK")
+    assert result["elapsed_s"] < 0.1
+    assert result["then_got"] == b"hello"
+
+
+def test_busy_wait_burns_cpu_while_waiting():
+    result = primitives.busy_wait_recv(delay=0.5)
+    blocking = primitives.time_blocking_recv(delay=0.5)
+    assert result["data"] == b"hello"
+    assert 0.45 <= result["waited_s"] <= 2.0
+    assert result["wasted_iterations"] > 1000
+    # About 0.5 s on an idle machine, less when other processes share the
+    # cores (the tests may run beside others), but always hundreds of times
+    # what a blocking recv() uses in the same wait.
+    assert result["cpu_s"] > 100 * max(blocking["cpu_s"], 1e-4)
+
+
+@pytest.mark.parametrize("ready", [(1, 3), (0,), (0, 1, 2, 3, 4)])
+def test_select_returns_exactly_the_ready_sockets(ready):
+    result = primitives.select_ready(n=5, ready=ready, timeout=1.0)
+    assert result["watched"] == [0, 1, 2, 3, 4]
+    assert result["ready"] == sorted(ready) == result["sent_to"]
+    assert result["elapsed_s"] < 0.5  # returned at once: no need to wait for the timeout
+
+
+def test_select_with_nothing_ready_waits_for_the_timeout():
+    result = primitives.select_ready(n=3, ready=(), timeout=0.2)
+    assert result["ready"] == []
+    assert 0.15 <= result["elapsed_s"] <= 2.0
+
+
+def test_callback_runs_after_other_work_with_the_data():
+    result = primitives.callback_recv(delay=0.2)
+    assert result["events"] == ["registered", "other work", "callback got b'hello'"]
+
+
+def test_blocking_recv_on_client_1_delays_client_2():
+    result = primitives.two_clients_blocking(delay=0.3)
+    events = [event for _, event in result["timeline"]]
+    assert events == ["client 2 sent", "client 1 sent", "served client 1", "served client 2"]
+    assert result["client2_waited_s"] >= 0.25  # ready at once, served only after client 1
+
+
+def test_select_serves_client_2_first():
+    result = primitives.two_clients_select(delay=0.3)
+    events = [event for _, event in result["timeline"]]
+    assert events == ["client 2 sent", "served client 2", "client 1 sent", "served client 1"]
+    assert result["client2_waited_s"] < 0.2

@@ -20,6 +20,7 @@ A file that moves, or a symlink that changes, is seen up to a second late.
 import html
 import mimetypes
 import os
+import stat
 import time
 from functools import lru_cache
 from email.utils import parsedate_to_datetime
@@ -93,13 +94,16 @@ class StaticFiles:
         if cached is not None and cached[0] > now:
             return cached[1], cached[2]
         real = os.path.realpath(os.path.join(self.root, *segments))
-        if real != self.root and not real.startswith(self.root + os.sep):
+        if not self._inside(real):
             real = None
         is_dir = real is not None and os.path.isdir(real)
         if len(self._resolved) > 10_000:  # bound the memory a scan of many URLs can take
             self._resolved.clear()
         self._resolved[key] = (now + RESOLVE_TTL, real, is_dir)
         return real, is_dir
+
+    def _inside(self, real):
+        return real == self.root or real.startswith(self.root + os.sep)
 
     def _directory(self, request, segments, real):
         if not request.path.endswith("/"):
@@ -109,8 +113,11 @@ class StaticFiles:
             if request.query:
                 location += "?" + request.query
             return Response(301, [("Location", location)], b"")
-        index = os.path.join(real, "index.html")
+        # index.html may itself be a symlink: it must stay inside the root too.
+        index = os.path.realpath(os.path.join(real, "index.html"))
         if os.path.isfile(index):
+            if not self._inside(index):
+                return error_response(403, "That path leads outside the site.")
             return self._file(request, index)
         return self._listing(segments, real)
 
@@ -123,7 +130,8 @@ class StaticFiles:
         items = []
         for name in names:
             slash = "/" if os.path.isdir(os.path.join(real, name)) else ""
-            items.append(f'<li><a href="{quote(name)}{slash}">{html.escape(name)}{slash}</a></li>')
+            # A name that is not UTF-8 comes as surrogates: keep its bytes in the link.
+            items.append(f'<li><a href="{quote(name, errors="surrogateescape")}{slash}">{html.escape(name)}{slash}</a></li>')
         body = (
             f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Index of {title}</title></head>\n'
             f"<body><h1>Index of {title}</h1>\n<ul>\n" + "\n".join(items) + "\n</ul></body></html>\n"
@@ -132,13 +140,18 @@ class StaticFiles:
 
     def _file(self, request, real):
         try:
-            file = open(real, "rb")
+            # O_NONBLOCK: opening a named pipe (FIFO) would otherwise wait for a
+            # writer forever, holding the thread. Regular files ignore the flag.
+            file = os.fdopen(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
         except FileNotFoundError:
             return error_response(404, "There is no such page here.")
         except (PermissionError, IsADirectoryError):
             return error_response(403, "That file cannot be read.")
         except OSError:
             return error_response(404, "There is no such page here.")
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a device, a pipe, a socket
+            file.close()
+            return error_response(403, "Only regular files are served.")
         try:
             return self._file_response(request, real, file)
         except BaseException:
@@ -226,6 +239,11 @@ def not_modified(request, etag, mtime):
     return False
 
 
+def _digits_or_empty(text):
+    # ASCII only: "\u00b2" (a latin-1 header byte) passes isdigit() but not int().
+    return text == "" or (text.isascii() and text.isdigit())
+
+
 def requested_range(request, etag, mtime, size):
     """(start, end) for one satisfiable byte range, "unsatisfiable", or None
     to send the whole file (no Range, an If-Range that no longer matches, a
@@ -244,7 +262,7 @@ def requested_range(request, etag, mtime, size):
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not dash or not _digits_or_empty(first) or not _digits_or_empty(last):
         return None
     if first == "":
         if last == "":

@@ -78,9 +78,9 @@ class Request:
     def keep_alive(self):
         """Whether the client wants the connection kept open (RFC 9112 section 9.3)."""
         tokens = self.header_tokens("connection")
-        if self.version >= (1, 1):
-            return "close" not in tokens
-        return "keep-alive" in tokens
+        if "close" in tokens:  # close wins, whatever the version
+            return False
+        return self.version >= (1, 1) or "keep-alive" in tokens
 
 
 class RequestParser:
@@ -148,13 +148,15 @@ class RequestParser:
         return request
 
     def _check_incomplete_head(self):
-        newline = self._buf.find(b"\n")
-        if newline == -1:
-            if len(self._buf) > MAX_REQUEST_LINE:
-                raise HTTPError(414, "URI Too Long")
-        elif newline > MAX_REQUEST_LINE:
+        # The same limits a complete head meets, so that a request is judged
+        # alike whether it arrives whole or one byte at a time.
+        buf = self._buf
+        line_end = _line_end(buf)
+        if line_end > MAX_REQUEST_LINE:
             raise HTTPError(414, "URI Too Long")
-        elif len(self._buf) > MAX_REQUEST_LINE + MAX_HEADER_BYTES:
+        # Up to 3 bytes at the end may already belong to the empty line.
+        if len(buf) - line_end - 3 > MAX_HEADER_BYTES:
+            self._parse_request_line(bytes(buf[:line_end]))  # its errors come first, as for a whole head
             raise HTTPError(431, "Request Header Fields Too Large")
 
     def _parse_request_line(self, line):
@@ -180,6 +182,8 @@ class RequestParser:
             path = target
         elif (absolute := ABSOLUTE_FORM.fullmatch(target)) is not None:
             # RFC 9112 3.2.2: servers must accept absolute-form targets.
+            if not HOST_VALUE.fullmatch(absolute.group(1)):
+                raise HTTPError(400, "Bad Request: invalid host in target")
             path = absolute.group(2) or "/"
             if not path.startswith(("/", "?")):
                 raise HTTPError(400, "Bad Request: malformed target")
@@ -239,13 +243,15 @@ class RequestParser:
             if request.version < (1, 1):
                 raise HTTPError(400, "Bad Request: Transfer-Encoding in HTTP/1.0")
             codings = [c.strip().lower() for v in codings for c in v.split(",")]
+            codings = [c for c in codings if c]  # empty list elements are allowed
             if codings == ["chunked"]:
                 self._chunks = _ChunkedState()
                 return 0
-            if "chunked" in codings:
-                # chunked must be the final coding, once; otherwise the body's
-                # end cannot be found and the connection must close.
+            if codings[-1:] != ["chunked"] or codings.count("chunked") > 1:
+                # RFC 9112 6.3: chunked must be the final coding, once; otherwise
+                # the body's end cannot be found and the connection must close.
                 raise HTTPError(400, "Bad Request: chunked is not the final transfer coding")
+            # Framed by chunked, but under a coding we cannot undo (gzip...): 6.1.
             raise HTTPError(501, "Not Implemented: transfer coding")
         if lengths is None:
             return 0
@@ -276,6 +282,14 @@ class RequestParser:
         return body
 
 
+def _line_end(buf):
+    """Length of the first line in buf, ended or not, without its CR: the
+    same number whether the line arrived whole or is still trickling in."""
+    newline = buf.find(b"\n")
+    end = len(buf) if newline == -1 else newline
+    return end - 1 if buf[end - 1 : end] == b"\r" else end
+
+
 class _ChunkedState:
     """Decodes a chunked body (RFC 9112 7.1) as its bytes trickle in."""
 
@@ -289,10 +303,10 @@ class _ChunkedState:
         """Consume what it can from buf; the whole body once complete, else None."""
         while True:
             if self.size is None or self.in_trailers:
+                if _line_end(buf) > MAX_REQUEST_LINE:
+                    raise HTTPError(400, "Bad Request: chunk line too long")
                 newline = buf.find(b"\n")
                 if newline == -1:
-                    if len(buf) > MAX_REQUEST_LINE:
-                        raise HTTPError(400, "Bad Request: chunk line too long")
                     return None
                 line = bytes(buf[:newline])
                 del buf[: newline + 1]

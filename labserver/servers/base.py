@@ -86,9 +86,10 @@ class Server:
         with self._lock:
             if self._started:
                 raise ServerError(f"{self!r} is already started; call stop() first or create a new server")
+            # If binding fails (port in use), nothing has changed: fix and retry.
+            self.listener = make_listener(self.host, self.requested_port)
+            self._port = self.listener.getsockname()[1]  # port 0 resolved to the real one
             self._started = True
-        self.listener = make_listener(self.host, self.requested_port)
-        self._port = self.listener.getsockname()[1]  # port 0 resolved to the real one
         try:
             self.launch()
         except BaseException:

@@ -1,0 +1,141 @@
+"""Shared fixtures: a small site on disk, a running server, a raw-socket client.
+
+    def test_x(server, connect):
+        client = connect(server.port)
+        client.send(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+        assert client.response().status == 200
+"""
+
+import re
+import socket
+import time
+
+import pytest
+
+from labserver import ThreadPoolServer
+
+# Outside the document root, next to it: no request may ever return this.
+SECRET = b"secret outside the root: 7f3a9c2e\n"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """tmp_path/root, a small site, and tmp_path/secret.txt (+ outside/) beside it."""
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_bytes(SECRET)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "index.html").write_bytes(b"<!DOCTYPE html><title>home</title><p>home page</p>\n")
+    (root / "hello.txt").write_bytes(b"hello, world\n")
+    (root / "other.txt").write_bytes(b"the other file\n")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.html").write_bytes(b"<!DOCTYPE html><title>docs</title><p>docs index</p>\n")
+    return root
+
+
+@pytest.fixture
+def server(site):
+    with ThreadPoolServer(root=site, port=0) as srv:
+        yield srv
+
+
+class RawResponse:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(lowercase name, value)] in order
+        self.body = body
+
+    def header(self, name):
+        """The value of a header that must appear at most once, or None."""
+        values = [v for n, v in self.headers if n == name.lower()]
+        assert len(values) <= 1, f"{name} appears {len(values)} times"
+        return values[0] if values else None
+
+    def __repr__(self):
+        return f"<RawResponse {self.status} {self.reason} {self.headers} {self.body[:80]!r}>"
+
+
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3}) ([^\r\n]*)")
+
+
+class RawClient:
+    """One TCP connection: send any bytes, read back exactly one response at a time."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.timeout = timeout
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise EOFError(f"server closed the connection; unparsed bytes: {self.buf[:200]!r}")
+        self.buf += data
+
+    def response(self, head=False):
+        """The next response; `head=True` for the answer to HEAD (no body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head_bytes, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head_bytes.split(b"\r\n")
+        match = STATUS_LINE.fullmatch(lines[0])
+        assert match, f"bad status line {lines[0]!r}"
+        headers = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            assert colon and name and name == name.strip(), f"bad header line {line!r}"
+            headers.append((name.decode("ascii").lower(), value.strip().decode("latin-1")))
+        response = RawResponse(int(match.group(1)), match.group(2).decode("latin-1"), headers, b"")
+        length = response.header("content-length")
+        if head or response.status in (204, 304) or 100 <= response.status < 200:
+            return response
+        assert length is not None, f"no Content-Length in {response!r}"
+        while len(self.buf) < int(length):
+            self._fill()
+        response.body, self.buf = self.buf[: int(length)], self.buf[int(length):]
+        return response
+
+    def closed_by_server(self, timeout=5.0):
+        """True if the server closes (EOF or reset) within `timeout` without
+        sending anything more; False if the connection is still open then."""
+        assert not self.buf, f"unexpected extra bytes {self.buf[:200]!r}"
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.sock.settimeout(left)
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    return True
+                raise AssertionError(f"unexpected extra bytes {data[:200]!r}")
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        finally:
+            self.sock.settimeout(self.timeout)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def connect():
+    """connect(port) -> RawClient; every one is closed at teardown."""
+    clients = []
+
+    def connect(port, timeout=10.0):
+        client = RawClient(port, timeout)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()

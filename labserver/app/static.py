@@ -50,6 +50,10 @@ ALLOWED = "GET, HEAD, OPTIONS"
 
 
 RESOLVE_TTL = 1.0  # seconds a resolved path is trusted
+# O_NONBLOCK: opening a named pipe (FIFO) would otherwise wait for a writer
+# forever, holding the thread; regular files ignore it. O_BINARY: Windows.
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+FILE, FOLDER, INDEX, OUTSIDE = "file", "folder", "index", "outside"  # what a path leads to
 
 
 @lru_cache(maxsize=256)
@@ -76,50 +80,49 @@ class StaticFiles:
         if request.method not in ("GET", "HEAD"):
             return error_response(405, f"{request.method} is not allowed here", headers=[("Allow", ALLOWED)])
         try:
-            segments = url_segments(request.path)
+            segments, real, kind = self.resolve(request.path)
         except ValueError as error:
             return error_response(400, str(error))
-        real, is_dir = self.resolve(request.path, segments)
-        if real is None:
+        if kind == OUTSIDE:
             return error_response(403, "That path leads outside the site.")  # a symlink out
-        if is_dir:
-            return self._directory(request, segments, real)
-        return self._file(request, real)
-
-    def resolve(self, key, segments):
-        """The real path for these segments, symlinks resolved, or None if it
-        lies outside the root; and whether it is a folder."""
-        now = time.monotonic()
-        cached = self._resolved.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1], cached[2]
-        real = os.path.realpath(os.path.join(self.root, *segments))
-        if not self._inside(real):
-            real = None
-        is_dir = real is not None and os.path.isdir(real)
-        if len(self._resolved) > 10_000:  # bound the memory a scan of many URLs can take
-            self._resolved.clear()
-        self._resolved[key] = (now + RESOLVE_TTL, real, is_dir)
-        return real, is_dir
-
-    def _inside(self, real):
-        return real == self.root or real.startswith(self.root + os.sep)
-
-    def _directory(self, request, segments, real):
-        if not request.path.endswith("/"):
+        if kind in (FOLDER, INDEX) and not request.path.endswith("/"):
             # Built from the cleaned segments, so it always starts with exactly
             # one "/" and can never point at another host ("//evil", "/\\evil").
             location = "/" + "".join(quote(s) + "/" for s in segments)
             if request.query:
                 location += "?" + request.query
             return Response(301, [("Location", location)], b"")
-        # index.html may itself be a symlink: it must stay inside the root too.
-        index = os.path.realpath(os.path.join(real, "index.html"))
-        if os.path.isfile(index):
-            if not self._inside(index):
-                return error_response(403, "That path leads outside the site.")
-            return self._file(request, index)
-        return self._listing(segments, real)
+        if kind == FOLDER:
+            return self._listing(segments, real)
+        return self._file(request, real)
+
+    def resolve(self, path):
+        """(segments, real path, kind) for a request path; ValueError if it is bad.
+
+        kind is FILE, FOLDER, INDEX (a folder with an index.html: `real` is
+        that file) or OUTSIDE (symlinks lead out of the root)."""
+        now = time.monotonic()
+        cached = self._resolved.get(path)
+        if cached is not None and cached[0] > now:
+            return cached[1:]
+        segments = url_segments(path)
+        real = os.path.realpath(os.path.join(self.root, *segments))
+        kind = FILE
+        if not self._inside(real):
+            kind = OUTSIDE
+        elif os.path.isdir(real):
+            kind = FOLDER
+            # index.html may itself be a symlink: it must stay inside the root too.
+            index = os.path.realpath(os.path.join(real, "index.html"))
+            if os.path.isfile(index):
+                real, kind = index, INDEX if self._inside(index) else OUTSIDE
+        if len(self._resolved) > 10_000:  # bound the memory a scan of many URLs can take
+            self._resolved.clear()
+        self._resolved[path] = (now + RESOLVE_TTL, segments, real, kind)
+        return segments, real, kind
+
+    def _inside(self, real):
+        return real == self.root or real.startswith(self.root + os.sep)
 
     def _listing(self, segments, real):
         try:
@@ -140,26 +143,25 @@ class StaticFiles:
 
     def _file(self, request, real):
         try:
-            # O_NONBLOCK: opening a named pipe (FIFO) would otherwise wait for a
-            # writer forever, holding the thread. Regular files ignore the flag.
-            file = os.fdopen(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
+            fd = os.open(real, OPEN_FLAGS)
         except FileNotFoundError:
             return error_response(404, "There is no such page here.")
         except (PermissionError, IsADirectoryError):
             return error_response(403, "That file cannot be read.")
         except OSError:
             return error_response(404, "There is no such page here.")
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # a device, a pipe, a socket
-            file.close()
-            return error_response(403, "Only regular files are served.")
         try:
-            return self._file_response(request, real, file)
+            return self._file_response(request, real, fd)
         except BaseException:
-            file.close()
+            os.close(fd)
             raise
 
-    def _file_response(self, request, real, file):
-        st = os.fstat(file.fileno())
+    def _file_response(self, request, real, fd):
+        """The response for an open file; it closes `fd` or hands it on in a FileBody."""
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a device, a pipe, a socket
+            os.close(fd)
+            return error_response(403, "Only regular files are served.")
         size = st.st_size
         etag = f'"{st.st_mtime_ns:x}-{size:x}"'
         headers = [
@@ -169,24 +171,28 @@ class StaticFiles:
             ("Accept-Ranges", "bytes"),
         ]
         if not_modified(request, etag, st.st_mtime):
-            file.close()
+            os.close(fd)
             return Response(304, headers)
         start, end = 0, size
         status = 200
         byte_range = requested_range(request, etag, st.st_mtime, size)
         if byte_range == "unsatisfiable":
-            file.close()
+            os.close(fd)
             return error_response(416, "That range is not in the file.", headers=[("Content-Range", f"bytes */{size}")])
         if byte_range is not None:
             start, end = byte_range
             status = 206
             headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
-        if end - start <= SMALL_FILE:
-            file.seek(start)
-            body = file.read(end - start)
-            file.close()
-            return Response(status, headers, body)
-        return Response(status, headers, file=FileBody(file, start, end - start))
+        if end - start > SMALL_FILE:
+            return Response(status, headers, file=FileBody(os.fdopen(fd, "rb"), start, end - start))
+        try:
+            os.lseek(fd, start, os.SEEK_SET)
+            body = os.read(fd, end - start)
+        finally:
+            os.close(fd)
+        if len(body) != end - start:  # the file shrank since fstat()
+            return error_response(500, "The file changed while it was being read.", close=True)
+        return Response(status, headers, body)
 
 
 def url_segments(path):

@@ -32,7 +32,8 @@ KNOWN_METHODS = frozenset(
 
 TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 REQUEST_LINE = re.compile(rb"(" + TOKEN + rb") ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
-HEADER_LINE = re.compile(rb"(" + TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+# name ":" OWS value OWS, where the value holds no control character but HTAB.
+HEADER_LINE = re.compile(rb"(" + TOKEN + rb"):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*")
 BAD_VALUE_CHAR = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs but HTAB
 HOST_VALUE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 ABSOLUTE_FORM = re.compile(r"(?i:https?)://([^/?#]*)([^#]*)")
@@ -125,6 +126,8 @@ class RequestParser:
 
     def _parse_head(self):
         buf = self._buf
+        if not buf:
+            return None  # the common case between two requests: nothing yet
         # RFC 9112 2.2: ignore empty lines before a request line (old clients
         # send an extra CRLF after a POST body).
         while buf[:2] == b"\r\n" or buf[:1] == b"\n":
@@ -200,20 +203,19 @@ class RequestParser:
         if len(lines) > MAX_HEADER_FIELDS:
             raise HTTPError(431, "Request Header Fields Too Large")
         index = request._index
+        headers = request.headers
         for line in lines:
-            if line[:1] in (b" ", b"\t"):
-                raise HTTPError(400, "Bad Request: obsolete line folding")
             match = HEADER_LINE.fullmatch(line)
             if match is None:
-                # No colon, whitespace before the colon, or a name that is not a token.
-                raise HTTPError(400, "Bad Request: malformed header field")
+                raise HTTPError(400, _field_error(line))
             name, value = match.groups()
-            if BAD_VALUE_CHAR.search(value):
-                raise HTTPError(400, "Bad Request: control character in header field")
             name = name.decode("ascii").lower()
             value = value.decode("latin-1")
-            request.headers.append((name, value))
-            index.setdefault(name, []).append(value)
+            headers.append((name, value))
+            if name in index:
+                index[name].append(value)
+            else:
+                index[name] = [value]
 
     def _check_framing(self, request):
         index = request._index
@@ -227,7 +229,8 @@ class RequestParser:
             raise HTTPError(501, "Not Implemented", close=True)
         self._body_left = self._body_length(request)
         self.expects_continue = (
-            request.version >= (1, 1)
+            "expect" in index
+            and request.version >= (1, 1)
             and (self._body_left > 0 or self._chunks is not None)
             and "100-continue" in request.header_tokens("expect")
         )
@@ -288,6 +291,16 @@ def _line_end(buf):
     newline = buf.find(b"\n")
     end = len(buf) if newline == -1 else newline
     return end - 1 if buf[end - 1 : end] == b"\r" else end
+
+
+def _field_error(line):
+    """Why a header line did not match HEADER_LINE, in words (the slow path)."""
+    if line[:1] in (b" ", b"\t"):
+        return "Bad Request: obsolete line folding"
+    if b":" in line and BAD_VALUE_CHAR.search(line.partition(b":")[2]):
+        return "Bad Request: control character in header field"
+    # No colon, whitespace before the colon, or a name that is not a token.
+    return "Bad Request: malformed header field"
 
 
 class _ChunkedState:

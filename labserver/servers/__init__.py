@@ -8,11 +8,20 @@
 from .base import Server, ServerError
 from .busywait import BusyWaitServer
 from .iterative import IterativeServer
+from .processes import ProcessPoolServer
 from .selectserver import SelectServer
 from .threadpool import ThreadPoolServer
+from .threads import ThreadPerConnectionServer
 
 # name -> class, in the order the lessons introduce them.
-MODELS = {cls.name: cls for cls in [IterativeServer, BusyWaitServer, SelectServer, ThreadPoolServer]}
+MODELS = {cls.name: cls for cls in [
+    IterativeServer,  # 01 blocking recv()
+    BusyWaitServer,  # 02 non-blocking recv()
+    SelectServer,  # 03 select()
+    ThreadPerConnectionServer,  # 06 threads
+    ThreadPoolServer,  # 06 the complete multithreaded server
+    ProcessPoolServer,  # 07 processes and the GIL
+]}
 DEFAULT_MODEL = "threadpool"
 
 
@@ -25,4 +34,4 @@ def get_model(name):
 
 
 __all__ = ["Server", "ServerError", "MODELS", "DEFAULT_MODEL", "get_model", "IterativeServer",
-           "BusyWaitServer", "SelectServer", "ThreadPoolServer"]
+           "BusyWaitServer", "SelectServer", "ThreadPerConnectionServer", "ThreadPoolServer", "ProcessPoolServer"]

@@ -1,0 +1,252 @@
+"""Lesson 07 (processes): a pool of worker processes sharing one listening socket.
+
+The parent binds and listens, then starts the pool ("typical servers start a
+pool of processes when launched"): one worker per CPU by default, each given
+the listening socket. Every worker accept()s from it and serves its own
+connections with a small single-threaded event loop; the kernel hands each
+new connection to one of the workers waiting for it. Apache's prefork,
+gunicorn and nginx's worker processes work this way.
+
+Each process has its own interpreter and its own GIL, so /cpu requests run on
+all cores at once, which the threads of one process cannot do (lesson 06).
+
+Trade-off: processes share no memory. Every worker has its own app, its own
+caches, its own copy of everything; sharing anything (a counter, one log
+file) takes IPC. In return a bug in one worker cannot corrupt another. They
+are heavy to start (each imports Python and labserver, ~0.3 s), so they start
+once: start() returns when every worker has said it is ready (a client that
+connects earlier just waits in the listen backlog). Workers' log records are
+dropped: nothing may print, and only the parent's logging is set up.
+
+Workers are spawned, not forked: fork copies the parent with whatever locks
+its other threads held at that instant (a notebook kernel has many threads)
+and is unsafe there; "spawn" starts a fresh interpreter, on every OS. So what
+a worker needs travels by pickle: `root` (each worker builds make_app(root)),
+or a custom `app=`, which must be picklable and importable by a fresh
+interpreter (a class defined in a notebook cell is not). And a script that
+starts this server needs the `if __name__ == "__main__":` guard, because each
+worker imports the script again (notebooks and `labserver serve` need none).
+"""
+
+import contextlib
+import heapq
+import itertools
+import logging
+import multiprocessing
+import os
+import selectors
+import signal
+import socket
+import time
+from multiprocessing import reduction, resource_tracker
+from multiprocessing.connection import wait
+
+from ..app import make_app
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Timeouts, demo_site, log
+
+START_TIMEOUT = 30.0  # seconds for every worker to import labserver and report ready
+JOIN_TIMEOUT = 3.0  # seconds stop() waits for the workers before it terminates them
+SWEEP = 0.5  # seconds between two looks for clients past their deadline
+EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
+          "guard (a spawned worker imports the script again), and a custom app= must be importable "
+          "from a .py file (not defined in a notebook cell)")
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (Linux)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class ProcessPoolServer(Server):
+    name = "processes"
+    description = "a pool of worker processes sharing one listener: one GIL per core"
+
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None,
+                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
+        super().__init__(root, host, port, app)
+        self.root = root if root is not None else demo_site()
+        self.custom_app = app
+        self.workers = usable_cpus() if workers is None else workers
+        if self.workers < 1:
+            raise ServerError("workers must be at least 1")
+        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
+        self.processes = []
+        self.pipes = []  # our end of a socketpair per worker: closing it tells the worker to stop
+
+    def launch(self):
+        if not reduction.HAVE_SEND_HANDLE:
+            raise ServerError("this platform cannot pass a socket to another process; use the threadpool model")
+        context = multiprocessing.get_context("spawn")
+        for n in range(self.workers):
+            # A socketpair, not a multiprocessing.Pipe: Windows' select() takes only sockets.
+            ours, theirs = socket.socketpair()
+            self.pipes.append(ours)
+            args = (self.listener, theirs, self.root, self.custom_app, self.timeouts)
+            process = context.Process(target=work, args=args, name=f"labserver-processes-{n}", daemon=True)
+            try:
+                with sigint_blocked():
+                    process.start()  # pickles args; the listener goes over as a file descriptor
+            except Exception as error:
+                raise ServerError(f"cannot start a worker process (is app= picklable?): {error}") from error
+            finally:
+                theirs.close()  # the worker has its own copy now
+            self.processes.append(process)
+        self.wait_until_ready()
+
+    def wait_until_ready(self):
+        pending = list(self.pipes)
+        deadline = time.monotonic() + START_TIMEOUT
+        while pending:
+            ready = wait(pending, max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise ServerError(f"the worker processes did not start within {START_TIMEOUT:.0f} s")
+            for pipe in ready:
+                pending.remove(pipe)
+                message = pipe.recv(4096)
+                if message != b"ready":
+                    reason = message.decode(errors="replace") or EXITED
+                    raise ServerError(f"a worker process failed to start: {reason}")
+
+    def wake(self):
+        for pipe in self.pipes:
+            pipe.close()  # the worker's end becomes readable (EOF): its loop returns
+
+    def cleanup(self):
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self.processes:
+            if process.is_alive():
+                log.warning("%s did not stop within %.1f s: terminating it", process.name, JOIN_TIMEOUT)
+                process.terminate()
+                process.join(1.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            process.close()  # reaped: no zombie, and its sentinel fd is closed
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """Start children with SIGINT blocked (the mask is inherited), so that a
+    Ctrl-C, which the terminal sends to every process of the foreground group,
+    cannot interrupt a worker while it imports: the parent stops them cleanly."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: work() ignores it soon enough
+        yield
+        return
+    # multiprocessing starts its resource tracker with the first process, and
+    # unblocks SIGINT when it is done: start the tracker first.
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# In the worker process.
+
+
+def work(listener, parent, root, app, timeouts):
+    """A worker's main function: build the app, report ready, serve until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Drop the worker's log records: nothing may print, not even logging's last resort.
+    logging.getLogger("labserver").addHandler(logging.NullHandler())
+    try:
+        loop = WorkerLoop(listener, parent, app if app is not None else make_app(root), timeouts)
+    except Exception as error:
+        parent.sendall(f"{type(error).__name__}: {error}".encode())
+        return
+    parent.sendall(b"ready")
+    try:
+        loop.run()
+    except Exception:
+        log.exception("worker %d crashed", os.getpid())
+    finally:
+        loop.close()
+
+
+class WorkerLoop:
+    """One worker's event loop: accept from the shared listener, serve with base.Client.
+
+    Single-threaded on purpose: while it runs a /cpu request it does not
+    accept, so the next connection goes to a worker that is free.
+    """
+
+    def __init__(self, listener, parent, app, timeouts):
+        # O_NONBLOCK is shared by every process holding the listener: all of
+        # them want it, since another worker may take a connection first.
+        listener.setblocking(False)
+        self.listener, self.app, self.timeouts = listener, app, timeouts
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(listener, selectors.EVENT_READ, "accept")
+        self.selector.register(parent, selectors.EVENT_READ, "stop")
+        self.waiting = {}  # client -> deadline, for every client the selector watches
+        self.sleepers = []  # heap of (wake_at, n, client) for /sleep requests
+        self._order = itertools.count()  # breaks ties in the heap
+
+    def run(self):
+        next_sweep = 0.0
+        while True:
+            for key, _ in self.selector.select(self.timeout(next_sweep)):
+                if key.data == "stop":
+                    return
+                if key.data == "accept":
+                    self.accept()
+                else:
+                    self.selector.unregister(key.fileobj)
+                    del self.waiting[key.data]
+                    self.step(key.data)
+            now = time.monotonic()
+            while self.sleepers and self.sleepers[0][0] <= now:
+                self.step(heapq.heappop(self.sleepers)[2])
+            if now >= next_sweep:
+                self.expire(now)
+                next_sweep = now + SWEEP
+
+    def timeout(self, next_sweep):
+        """How long select() may wait: until the next /sleep ends or the next sweep."""
+        if not self.waiting and not self.sleepers:
+            return None  # nothing can time out: wait for a client or for stop()
+        wake_at = min(next_sweep, self.sleepers[0][0]) if self.sleepers else next_sweep
+        return max(0.0, wake_at - time.monotonic())
+
+    def accept(self):
+        # One connection per turn, not every one queued: a worker that took a
+        # whole burst would serve it alone while the others sat idle.
+        try:
+            sock, addr = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # another worker was faster
+        except OSError as error:
+            log.warning("accept failed: %s", error)
+            return
+        self.wait_for(Client(sock, addr, self.app), READ)
+
+    def step(self, client):
+        """Let the client do what it can now, then wait for what it asks for."""
+        want = client.handle()
+        if want == CLOSE:
+            client.close()
+        elif want == SLEEP:  # a timer, not a socket
+            heapq.heappush(self.sleepers, (client.wake_at, next(self._order), client))
+        else:
+            self.wait_for(client, want)
+
+    def wait_for(self, client, want):
+        self.waiting[client] = client.set_deadline(want, self.timeouts)
+        events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
+        self.selector.register(client.sock, events, client)
+
+    def expire(self, now):
+        for client in [c for c, deadline in self.waiting.items() if deadline <= now]:
+            self.selector.unregister(client.sock)
+            del self.waiting[client]
+            client.give_up()
+
+    def close(self):
+        for client in [*self.waiting, *(client for _, _, client in self.sleepers)]:
+            client.close()
+        self.selector.close()

@@ -5,8 +5,11 @@
         print(srv.url)
 """
 
+from .asyncio_server import AsyncioServer
 from .base import Server, ServerError
 from .busywait import BusyWaitServer
+from .callbacks import CallbackServer
+from .coroutines import CoroutineServer
 from .iterative import IterativeServer
 from .processes import ProcessPoolServer
 from .selectserver import SelectServer
@@ -18,6 +21,9 @@ MODELS = {cls.name: cls for cls in [
     IterativeServer,  # 01 blocking recv()
     BusyWaitServer,  # 02 non-blocking recv()
     SelectServer,  # 03 select()
+    CallbackServer,  # 04 an event loop calling callbacks
+    CoroutineServer,  # 04 generators on a tiny scheduler
+    AsyncioServer,  # 04 the same on asyncio
     ThreadPerConnectionServer,  # 06 threads
     ThreadPoolServer,  # 06 the complete multithreaded server
     ProcessPoolServer,  # 07 processes and the GIL
@@ -34,4 +40,5 @@ def get_model(name):
 
 
 __all__ = ["Server", "ServerError", "MODELS", "DEFAULT_MODEL", "get_model", "IterativeServer",
-           "BusyWaitServer", "SelectServer", "ThreadPerConnectionServer", "ThreadPoolServer", "ProcessPoolServer"]
+           "BusyWaitServer", "SelectServer", "CallbackServer",
+           "CoroutineServer", "AsyncioServer", "ThreadPerConnectionServer", "ThreadPoolServer", "ProcessPoolServer"]

@@ -293,10 +293,10 @@ class Client:
     def set_deadline(self, want, timeouts, now=None):
         """When to give up if what we wait for (`want`) does not happen."""
         now = time.monotonic() if now is None else now
-        if want == WRITE:
+        if self.lingering:
+            pass  # fixed when lingering began: bytes the client still sends do not extend it
+        elif want == WRITE:
             self.deadline = now + timeouts.send
-        elif self.lingering:
-            self.deadline = self.deadline if self.deadline > now else now + LINGER
         elif self.conn.parser.has_partial_request:
             self.request_started = self.request_started or now
             self.deadline = self.request_started + timeouts.request
@@ -324,6 +324,7 @@ class Client:
         except OSError:
             return CLOSE
         self.lingering = True
+        self.deadline = time.monotonic() + LINGER
         return self._drain()
 
     def _drain(self):

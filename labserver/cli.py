@@ -36,7 +36,40 @@ def build_parser():
     serve.add_argument("--quiet", action="store_true", help="do not print the access log")
 
     commands.add_parser("models", help="list the concurrency models, in lesson order")
+    add_load_commands(commands)
     return parser
+
+
+def add_load_commands(commands):
+    """`bench` and `calibrate` (the work is done in labserver.load.commands)."""
+    bench = commands.add_parser("bench", help="measure models (or any URL) under load; print a table, write CSV/JSON")
+    bench.add_argument("--models", metavar="A,B|all",
+                       help=f"models to launch and measure, each in its own process (default {DEFAULT_MODEL})")
+    bench.add_argument("--clients", type=count_list, metavar="1,8,64",
+                       help="concurrent clients per point (default: LABSERVER_PROFILE's)")
+    bench.add_argument("--duration", type=positive_float, metavar="S", help="seconds measured per point")
+    bench.add_argument("--warmup", type=non_negative_float, metavar="S", help="seconds of unmeasured load before each point")
+    bench.add_argument("--workload", action="append", metavar="PATH_OR_NAME",
+                       help="a path, small/large/bytes/cpu/sleep/mix, or a weighted mix like small:8,large:1 "
+                            "(repeat for several; default small)")
+    bench.add_argument("--keep-alive", action=argparse.BooleanOptionalAction, default=True,
+                       help="reuse each connection (default), or open a new one per request")
+    bench.add_argument("--url", help="measure a server that is already running (yours, nginx...) instead")
+    bench.add_argument("--pid", type=positive_int, help="with --url: the server's process id, for its CPU and memory")
+    bench.add_argument("--root", help="folder the launched models serve (default: the demo site)")
+    bench.add_argument("--workers", type=positive_int, help="worker threads or processes of the launched models")
+    bench.add_argument("--pin", action="store_true", help="server on CPU 0, clients on the other cores (Linux)")
+    bench.add_argument("--timeout", type=positive_float, metavar="S", help="seconds without a byte before a request times out")
+    bench.add_argument("--out", default="bench-results", metavar="DIR", help="where to write CSV/JSON (default bench-results)")
+
+    calibrate = commands.add_parser("calibrate", help="measure one server with wrk and with our generator, side by side")
+    calibrate.add_argument("--url", help="the server to measure (default: launch --model and fetch --workload)")
+    calibrate.add_argument("--pid", type=positive_int, help="with --url: the server's process id")
+    calibrate.add_argument("--model", help=f"model to launch when there is no --url (default {DEFAULT_MODEL})")
+    calibrate.add_argument("--workload", default="small", metavar="PATH_OR_NAME", help="one path or name (default small)")
+    calibrate.add_argument("--clients", type=positive_int, default=64, help="concurrent connections (default 64)")
+    calibrate.add_argument("--duration", type=positive_float, default=5.0, metavar="S", help="seconds per run (default 5)")
+    calibrate.add_argument("--rounds", type=positive_int, default=2, help="wrk/labserver pairs, interleaved (default 2)")
 
 
 def port_number(text):
@@ -51,8 +84,42 @@ def positive_int(text):
     return int(text)
 
 
+def positive_float(text):
+    value = finite_float(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    value = finite_float(text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None  # not nan, not inf
+
+
+def count_list(text):
+    """'1,8,64' -> [1, 8, 64]"""
+    try:
+        return [positive_int(item.strip()) for item in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers >= 1 separated by commas, got {text!r}") from None
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command in ("bench", "calibrate"):
+        from .load import commands  # imported only here: `serve` starts without it
+
+        return commands.bench(args) if args.command == "bench" else commands.calibrate(args)
     if args.command == "models":
         for name, cls in MODELS.items():
             print(f"{name:12} {cls.description}")
@@ -77,12 +144,12 @@ def serve(args):
     # set explicitly because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        server.start()
-    except (OSError, ServerError) as error:
-        return fail(str(error))
-    print(f"Serving {root} at {server.url} with the {args.model} model (Ctrl-C to stop)", flush=True)
-    try:
+    try:  # a signal may arrive at any moment from here on, even during a print
+        try:
+            server.start()
+        except (OSError, ServerError) as error:
+            return fail(str(error))
+        print(f"Serving {root} at {server.url} with the {args.model} model (Ctrl-C to stop)", flush=True)
         while server.running:
             server.stopping.wait(0.5)
     except KeyboardInterrupt:

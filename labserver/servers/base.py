@@ -388,9 +388,18 @@ def send_blocking(sock, chunks, stopping=None):
                 finally:
                     chunk.close()
             else:
-                sock.sendall(chunk)
+                send_all(sock, chunk)
     finally:
         close_chunks(chunks)  # files of a response that will never be sent
+
+
+def send_all(sock, data):
+    """sock.sendall(), but the socket's timeout limits each wait for room in
+    the send buffer, not the whole transfer: sendall() would cut off a slow
+    client downloading for longer than the timeout."""
+    view = memoryview(data)
+    while view:
+        view = view[sock.send(view):]  # blocks until the client has taken some
 
 
 def linger(sock, seconds=LINGER):

@@ -1,0 +1,502 @@
+"""The load generator's clients: many connections, one thread, one selector.
+
+Each client is a closed loop: send a request, wait for the whole response,
+send the next. All the clients of one process share one event loop, like a
+selectors-based server turned around. Why not something simpler:
+
+* `requests` spends ~1 ms of Python per request: on this machine it tops out
+  near 1.3k req/s, 1 % of what the box can serve. It would measure itself.
+* A thread per client costs a stack and a context switch per response, and
+  1000 threads fight over the GIL; one loop waits for all sockets at once.
+* The hot path does as little as possible: requests are bytes encoded once
+  (see workload.py); a response is parsed only as far as framing needs
+  (status line, Content-Length or chunked); body bytes are received into one
+  reused buffer and only counted, never copied or decoded.
+
+Timing rules: every connection is open before the clock starts (otherwise
+the first second measures connect() and accept(), not serving); a warm-up
+runs before it too; latencies go from sending a request (or, for a new
+connection per request, from connect()) to its last byte.
+
+Errors are counted by kind, not raised: a server that refuses, resets or
+stalls is a result. refused: connect() failed (refused, or no local port
+left); reset: the connection was reset
+or closed before the response was complete; timeout: nothing arrived for
+`timeout` seconds; bad: not HTTP, or a status of 400 or more.
+"""
+
+import errno
+import math
+import selectors
+import socket
+import time
+from array import array
+
+from .metrics import ERROR_KINDS, histogram
+
+TICK = 0.1  # seconds between housekeeping rounds (timeouts, reconnects, samples)
+RECV_SIZE = 256 * 1024  # one reused receive buffer per process
+MAX_HEAD = 64 * 1024  # a response head longer than this is not worth waiting for
+# connect_ex() on a non-blocking socket: "under way" (Linux, macOS; Windows).
+# Anything else, EAGAIN included (Linux: no local port left), is a failure.
+IN_PROGRESS = {errno.EINPROGRESS, getattr(errno, "WSAEWOULDBLOCK", errno.EINPROGRESS)}
+
+# What a client is doing.
+DOWN, CONNECTING, BUSY, CLOSING = "down", "connecting", "busy", "closing"
+# What part of a response it is reading.
+HEAD, BODY, CHUNKED, UNTIL_EOF = "head", "body", "chunked", "until-eof"
+
+
+class Client:
+    """One simulated user: a socket (replaced on reconnect) and its counters."""
+
+    __slots__ = ("sock", "state", "mode", "buf", "need", "ok", "close_after", "body_bytes",
+                 "pending", "started", "last_byte", "max_gap", "turn", "retry_at", "requests", "bytes")
+
+    def __init__(self, turn):
+        self.sock = None
+        self.state = DOWN
+        self.turn = turn  # position in the workload's request sequence
+        self.retry_at = 0.0
+        self.started = 0.0  # when the current request began (its latency's origin)
+        self.reset_response()
+        self.reset_counters(0.0)
+
+    def reset_response(self):
+        self.mode = HEAD
+        self.buf = b""
+        self.need = 0  # body bytes still to come (mode BODY)
+        self.ok = True
+        self.close_after = False
+        self.body_bytes = 0
+        self.pending = b""  # request bytes send() has not taken yet
+
+    def reset_counters(self, now):
+        self.requests = 0
+        self.bytes = 0
+        self.last_byte = now
+        self.max_gap = 0.0
+
+
+class Engine:
+    """The clients of one process. connect_all(), then run(), then close()."""
+
+    def __init__(self, family, address, requests, sequence, clients, keep_alive=True,
+                 timeout=10.0, first_index=0, cpu_clock=time.thread_time):
+        self.family = family
+        self.address = address
+        self.requests = requests  # pre-encoded request bytes, one per path
+        self.sequence = sequence  # which request each turn sends (a weighted mix)
+        self.one_request = requests[0] if len(sequence) == 1 else None  # no mix: no lookups
+        self.keep_alive = keep_alive
+        self.timeout = timeout
+        self.cpu_clock = cpu_clock
+        self.selector = selectors.DefaultSelector()
+        self.scratch = bytearray(RECV_SIZE)
+        self.view = memoryview(self.scratch)
+        stride = max(1, len(sequence) // max(1, clients))  # spread clients over a mix
+        self.clients = [Client((first_index + i) * stride) for i in range(clients)]
+        self.open = 0  # connections established right now
+        self.reset_counters(time.perf_counter())
+
+    def reset_counters(self, now):
+        """Start the clock: forget everything counted so far (the warm-up)."""
+        self.total = 0
+        self.quota = math.inf
+        self.latencies = array("d")  # seconds; a C array: appending costs ~50 ns, 8 bytes each
+        self.wire_bytes = 0
+        self.sent_bytes = 0
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.open_max = self.open
+        self.open_samples = []
+        for client in self.clients:
+            client.reset_counters(now)
+
+    # Connections.
+
+    def connect_all(self, timeout):
+        """Open every connection and wait (up to `timeout`) until each one is
+        established or has failed, without sending anything yet."""
+        now = time.perf_counter()
+        for client in self.clients:
+            self.connect(client, now, send=False)
+        deadline = now + timeout
+        while any(c.state == CONNECTING for c in self.clients) and time.perf_counter() < deadline:
+            for key, _ in self.selector.select(TICK):
+                if key.fileobj is key.data.sock:
+                    self.on_connect(key.data, time.perf_counter(), send=False)
+        return sum(c.state == BUSY for c in self.clients)
+
+    def connect(self, client, now, send=True):
+        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # requests go out at once
+        client.sock, client.state, client.started = sock, CONNECTING, now
+        client.reset_response()
+        self.selector.register(sock, selectors.EVENT_WRITE, client)
+        code = sock.connect_ex(self.address)
+        if code == 0:
+            self.on_connect(client, now, send)
+        elif code not in IN_PROGRESS:
+            self.fail(client, "refused", now)
+
+    def on_connect(self, client, now, send=True):
+        code = client.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            kind = "timeout" if code == errno.ETIMEDOUT else "refused"
+            return self.fail(client, kind, now)
+        try:
+            client.sock.getpeername()
+        except OSError:
+            return  # not connected yet: a stale readiness event
+        self.selector.modify(client.sock, selectors.EVENT_READ, client)
+        client.state = BUSY
+        self.open += 1
+        if self.open > self.open_max:
+            self.open_max = self.open
+        if send:
+            # A new connection per request: the latency counts from connect().
+            self.send_next(client, now, restart_clock=self.keep_alive)
+
+    def drop(self, client):
+        """Close a client's socket (if any); it reconnects later."""
+        if client.sock is not None:
+            if client.state in (BUSY, CLOSING):
+                self.open -= 1
+            self.selector.unregister(client.sock)
+            client.sock.close()
+        client.sock, client.state = None, DOWN
+
+    def fail(self, client, kind, now):
+        self.errors[kind] += 1
+        self.drop(client)
+        # A refused connect retries at the next tick, not in a tight loop;
+        # anything else reconnects at once, as a browser would.
+        client.retry_at = now + TICK if kind == "refused" else now
+
+    # Requests and responses.
+
+    def send_next(self, client, now, restart_clock=True):
+        if self.one_request is not None:
+            request = self.one_request
+        else:
+            request = self.requests[self.sequence[client.turn % len(self.sequence)]]
+            client.turn += 1
+        if restart_clock:
+            client.started = now
+        try:
+            sent = client.sock.send(request)
+        except OSError as error:
+            return self.fail(client, error_kind(error), now)
+        self.sent_bytes += sent
+        if sent < len(request):  # rare: the socket's buffer is full
+            client.pending = request[sent:]
+            self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+
+    def on_writable(self, client, now):
+        try:
+            sent = client.sock.send(client.pending)
+        except OSError as error:
+            return self.fail(client, error_kind(error), now)
+        self.sent_bytes += sent
+        client.pending = client.pending[sent:]
+        if not client.pending:
+            self.selector.modify(client.sock, selectors.EVENT_READ, client)
+
+    def on_readable(self, client, now):
+        try:
+            n = client.sock.recv_into(self.scratch)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            return self.fail(client, error_kind(error), now)
+        if n == 0:
+            return self.on_eof(client, now)
+        gap = now - client.last_byte
+        if gap > client.max_gap:
+            client.max_gap = gap
+        client.last_byte = now
+        self.wire_bytes += n
+        if client.mode is BODY:  # the fast path: body bytes, only counted
+            if n < client.need:
+                client.need -= n
+                return
+            extra, client.need = n - client.need, 0
+            client.buf = bytes(self.view[n - extra:n]) if extra else b""
+            return self.complete(client, now)
+        if client.mode is HEAD and not client.buf and self.whole_head(client, n, now):
+            return
+        client.buf += self.view[:n]
+        self.parse(client, now)
+
+    def whole_head(self, client, n, now):
+        """The common case, read in place without copying: a 2xx head with a
+        Content-Length, all in this recv. False: let parse() do it slowly."""
+        data = self.scratch
+        end = data.find(b"\r\n\r\n", 0, n)
+        if end < 0 or not data.startswith(b"HTTP/1.1 2"):
+            return False
+        if data.find(b"lose", 0, end) >= 0:
+            return False  # "Connection: close" (or "Close") somewhere: the slow path
+        # (Transfer-Encoding: chunked comes without Content-Length, so it fails below.)
+        start = data.find(b"\r\nContent-Length: ", 0, end)
+        if start < 0:
+            return False
+        start += 18
+        digits = data[start:data.find(b"\r\n", start, end + 2)]
+        if not digits.isdigit():
+            return False
+        length, body = int(digits), n - end - 4
+        if body > length:
+            return False  # more than one response: rare, and parse() handles it
+        client.body_bytes = length
+        if body == length:
+            self.complete(client, now)
+        else:
+            client.mode, client.need = BODY, length - body
+        return True
+
+    def parse(self, client, now):
+        if client.mode == HEAD and not self.parse_head(client, now):
+            return
+        if client.mode == BODY:
+            if len(client.buf) < client.need:
+                client.need -= len(client.buf)
+                client.buf = b""
+                return
+            client.buf, client.need = client.buf[client.need:], 0
+            return self.complete(client, now)
+        if client.mode == CHUNKED:
+            try:
+                done = parse_chunks(client)
+            except ValueError:  # a chunk size that is not hexadecimal
+                return self.fail(client, "bad", now)
+            if done:
+                return self.complete(client, now)
+        elif client.mode == UNTIL_EOF:
+            client.body_bytes += len(client.buf)
+            client.buf = b""
+
+    def parse_head(self, client, now):
+        """Status line and framing headers; False if the head is not all here (or bad)."""
+        client.body_bytes = 0
+        while True:
+            end = client.buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(client.buf) > MAX_HEAD:
+                    self.fail(client, "bad", now)
+                return False
+            head, client.buf = client.buf[:end + 2], client.buf[end + 4:]
+            status = parse_status(head)
+            if status is None:
+                self.fail(client, "bad", now)
+                return False
+            if status >= 200:
+                break  # 1xx responses are interim: the real one follows
+        lower = head.lower()
+        client.ok = status < 400
+        client.close_after = b"\r\nconnection: close" in lower or (
+            head.startswith(b"HTTP/1.0") and b"\r\nconnection: keep-alive" not in lower)
+        if status in (204, 304):
+            length = 0
+        else:
+            length = content_length(lower)
+        if length is None and b"\r\ntransfer-encoding:" in lower and b"chunked" in lower:
+            client.mode, client.need = CHUNKED, -1  # need < 0: chunk-size line expected
+            return True
+        if length is None:
+            client.mode, client.close_after = UNTIL_EOF, True
+            return True
+        if length < 0:
+            self.fail(client, "bad", now)
+            return False
+        client.mode, client.need, client.body_bytes = BODY, length, length
+        return True
+
+    def on_eof(self, client, now):
+        if client.mode == UNTIL_EOF:  # the body ends where the connection ends
+            client.body_bytes += len(client.buf)
+            client.buf = b""
+            return self.complete(client, now)
+        self.fail(client, "reset", now)  # closed with our request unanswered
+
+    def complete(self, client, now):
+        """A whole response arrived: count it, then send the next request.
+        (The hot path: one call per response, so it does only what it must.)"""
+        if self.total >= self.quota:
+            return  # the run is over (the last responses of an event batch)
+        if client.ok:
+            self.total += 1
+            client.requests += 1
+            client.bytes += client.body_bytes
+            self.latencies.append(now - client.started)
+        else:
+            self.errors["bad"] += 1
+            client.ok = True
+        client.mode = HEAD  # client.buf keeps any bytes that came after this response
+        if client.close_after or not self.keep_alive:
+            # Let the server close first (it said it would): whoever closes first
+            # keeps the connection in TIME_WAIT for a minute, and on our side that
+            # would use up local ports. If its FIN is slow, we close at the next tick.
+            client.state, client.retry_at = CLOSING, now + TICK
+        else:
+            self.send_next(client, now)
+
+    def on_closed(self, client, now):
+        """The server's FIN (or anything else) after a last response: reconnect."""
+        self.drop(client)
+        self.connect(client, now)
+
+    # The loop.
+
+    def run(self, warmup=0.0, duration=None, requests=None, stop=None, on_start=None, on_end=None):
+        """Warm up, start the clock, load the server for `duration` seconds or
+        until `requests` responses have arrived; returns the report (a dict)."""
+        now = time.perf_counter()
+        for client in self.clients:
+            if client.state == BUSY:
+                self.send_next(client, now)
+            elif client.state == DOWN:
+                self.connect(client, now)
+        stopped = self.loop(now + warmup, stop) if warmup > 0 else False
+        start = time.perf_counter()
+        self.reset_counters(start)
+        if on_start is not None:
+            on_start()
+        cpu_start = self.cpu_clock()
+        if requests is not None:
+            self.quota = requests
+        end = start + duration if duration is not None else math.inf
+        stopped = stopped or self.loop(end, stop)
+        finish = min(time.perf_counter(), end)
+        cpu_seconds = self.cpu_clock() - cpu_start
+        if on_end is not None:
+            on_end()
+        return self.report(finish - start, finish, cpu_seconds, stopped)
+
+    def loop(self, until, stop):
+        """Serve events until `until`, the quota, or `stop`; True if stopped."""
+        select, read = self.selector.select, selectors.EVENT_READ
+        next_tick = time.perf_counter() + TICK
+        while self.total < self.quota:
+            now = time.perf_counter()
+            if now >= until:
+                return False
+            if now >= next_tick:
+                self.tick(now)
+                next_tick = now + TICK
+                if stop is not None and stop.is_set():
+                    return True
+            for key, mask in select(min(until, next_tick) - now):
+                client = key.data
+                if key.fileobj is not client.sock:
+                    continue  # the socket was replaced earlier in this batch
+                now = time.perf_counter()
+                if client.state == CONNECTING:
+                    self.on_connect(client, now)
+                elif client.state == CLOSING:
+                    self.on_closed(client, now)
+                elif mask & read:
+                    self.on_readable(client, now)
+                elif client.pending:
+                    self.on_writable(client, now)
+        return False
+
+    def tick(self, now):
+        """Housekeeping: timeouts, reconnects, and a sample of open connections."""
+        for client in self.clients:
+            if client.state == DOWN:
+                if client.retry_at <= now:
+                    self.connect(client, now)
+            elif client.state == CLOSING:
+                if client.retry_at <= now:
+                    self.on_closed(client, now)
+            elif now - max(client.started, client.last_byte) > self.timeout:
+                self.fail(client, "timeout", now)
+        self.open_samples.append(self.open)
+
+    def report(self, elapsed, finish, cpu_seconds, stopped):
+        for client in self.clients:  # the gap still running when the clock stopped
+            client.max_gap = max(client.max_gap, finish - client.last_byte)
+        samples = self.open_samples or [self.open]
+        return {
+            "elapsed": elapsed,
+            "requests": self.total,
+            "bytes": sum(c.bytes for c in self.clients),
+            "wire_bytes": self.wire_bytes,
+            "sent_bytes": self.sent_bytes,
+            "latency": histogram(self.latencies),  # computed now that the clock has stopped
+            "latency_sum": sum(self.latencies),
+            "latency_max": max(self.latencies, default=0.0),
+            "errors": dict(self.errors),
+            "per_client_requests": [c.requests for c in self.clients],
+            "per_client_bytes": [c.bytes for c in self.clients],
+            "max_gap": max((c.max_gap for c in self.clients), default=0.0),
+            "open_max": self.open_max,
+            "open_mean": sum(samples) / len(samples),
+            "cpu_seconds": cpu_seconds,
+            "stopped": stopped,
+        }
+
+    def close(self):
+        for client in self.clients:
+            self.drop(client)
+        self.selector.close()
+
+
+def error_kind(error):
+    if isinstance(error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return "timeout"
+    return "reset"  # ECONNRESET, EPIPE, ECONNABORTED ...
+
+
+def parse_status(head):
+    """b'HTTP/1.1 200 OK...' -> 200, or None if it is not an HTTP/1.x status line."""
+    if not head.startswith(b"HTTP/1.") or head[12:13] not in (b" ", b"\r"):
+        return None
+    code = head[9:12]
+    return int(code) if code.isdigit() else None
+
+
+def content_length(lower_head):
+    """The Content-Length of a lower-cased head; None if absent, -1 if unreadable."""
+    start = lower_head.find(b"\r\ncontent-length:")
+    if start < 0:
+        return None
+    start += len(b"\r\ncontent-length:")
+    value = lower_head[start:lower_head.find(b"\r\n", start)].strip()
+    return int(value) if value.isdigit() else -1
+
+
+def parse_chunks(client):
+    """Consume chunked body bytes from client.buf; True once the last chunk
+    and its trailer are in. client.need: bytes left in the current chunk
+    (plus its CRLF), or -1 while a chunk-size line is expected."""
+    buf = client.buf
+    while True:
+        if client.need > 0:
+            take = min(client.need, len(buf))
+            client.body_bytes += max(0, min(take, client.need - 2))  # not the CRLF
+            client.need -= take
+            buf = buf[take:]
+            if client.need:
+                break
+            client.need = -1
+        end = buf.find(b"\r\n")
+        if end < 0:
+            break
+        line, buf = buf[:end], buf[end + 2:]
+        if client.need == -2:  # in the trailer: an empty line ends the message
+            if not line:
+                client.buf = buf
+                return True
+            continue
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            client.need = -2
+        else:
+            client.need = size + 2  # the data and the CRLF after it
+    client.buf = buf
+    return False

@@ -1,0 +1,98 @@
+"""sweep(): every model x workload x client count, one tidy row per point.
+
+    rows = sweep(models=["threads", "threadpool"], clients=[1, 8, 64],
+                 on_point=plot.add, stop_event=stop_button_event)
+    save_results(rows, "results.csv")
+
+Each model runs in its own process (launch.py), started once and stopped
+after its points; the load generator runs in this process or its own workers
+(generator.py). on_point(row) is called as each point arrives, which is where
+a live plot hooks in; stop_event (a threading.Event) ends the sweep within a
+tick, mid-point, leaving no server or client process behind.
+
+Durations and client counts come from a profile, so that the same notebook
+takes seconds under CI and gives smooth curves in the lecture:
+LABSERVER_PROFILE=ci (set by `make test`) or lecture (the default).
+"""
+
+import os
+
+from .generator import run
+from .launch import launch
+
+PROFILES = {
+    # A point in ~0.6 s: enough to see the shape of a curve, not to trust a digit.
+    "ci": {"duration": 0.5, "warmup": 0.1, "clients": [1, 2, 4, 8, 16], "workloads": ["small"],
+           "timeout": 5.0},
+    # Longer points, up to 256 clients (1000 when asked for): smoother, steadier curves.
+    "lecture": {"duration": 3.0, "warmup": 0.5, "clients": [1, 2, 4, 8, 16, 32, 64, 128, 256],
+                "workloads": ["small"], "timeout": 10.0},
+}
+DEFAULT_PROFILE = "lecture"
+
+
+def profile(name=None):
+    """The default sweep settings: PROFILES[name or $LABSERVER_PROFILE or 'lecture'],
+    as a new dict (with its 'name'), so changing it changes nothing else."""
+    name = name or os.environ.get("LABSERVER_PROFILE") or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r} (LABSERVER_PROFILE): choose one of {', '.join(PROFILES)}")
+    settings = PROFILES[name]
+    return {"name": name, **{key: list(v) if isinstance(v, list) else v for key, v in settings.items()}}
+
+
+def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None, keep_alive=True,
+          url=None, pid=None, root=None, workers=None, server_cpus=None, client_cpus=None,
+          timeout=None, on_point=None, stop_event=None):
+    """Measure every (model, workload, clients) point; returns the rows (dicts).
+
+    models: names from labserver.servers.MODELS (default: the default model);
+    or url= (with pid= if known) to measure a server that is already running.
+    clients, workloads, duration, warmup, timeout: default to profile()
+    (with url=, the default workload is the URL's own path).
+    server_cpus / client_cpus: pin the server and the clients to these cores.
+    """
+    defaults = profile()
+    clients = clients or defaults["clients"]
+    # A URL given by hand already names what to fetch; our models get the profile's workloads.
+    workloads = workloads or ([None] if url is not None else defaults["workloads"])
+    duration = defaults["duration"] if duration is None else duration
+    warmup = defaults["warmup"] if warmup is None else warmup
+    timeout = defaults["timeout"] if timeout is None else timeout
+    if url is not None and models:
+        raise ValueError("give either models (launched here) or url (already running), not both")
+    rows = []
+
+    def measure(model, target, server_pid):
+        for workload in workloads:
+            for count in clients:
+                if stop_event is not None and stop_event.is_set():
+                    return False
+                result = run(target, count, duration=duration, warmup=warmup, keep_alive=keep_alive,
+                             workload=workload, timeout=timeout, cpus=client_cpus, pid=server_pid,
+                             server_cpus=server_cpus, stop_event=stop_event)
+                if result.stopped:
+                    return False  # a cut-short point is not a measurement
+                row = result.row(model)
+                rows.append(row)
+                if on_point is not None:
+                    on_point(row)
+        return True
+
+    if url is not None:
+        measure(url, url, pid)
+        return rows
+    for model in models or [default_model()]:
+        if stop_event is not None and stop_event.is_set():
+            break
+        with launch(model, root=root, workers=workers, cpus=server_cpus) as server:
+            if not measure(model, server.url, server.pid):
+                break
+    return rows
+
+
+def default_model():
+    from ..servers import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+

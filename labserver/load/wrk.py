@@ -1,0 +1,123 @@
+"""Is our load generator the bottleneck? Measure the same server with wrk, too.
+
+wrk is a load generator written in C on epoll; it is the usual yardstick. If
+labserver's generator reaches about the same req/s as wrk against the same
+server, the numbers it reports are the server's, not its own. Both run on the
+same machine as the server, so the comparison is interleaved in one session
+(wrk, ours, wrk, ours, ...): noise on a fast server is 10-20 % from run to
+run, and drift (another process, a warm CPU) then hits both alike. The ratio
+of the medians is the result.
+
+Trade-off: wrk fetches one URL, so a calibration uses one path, not a mix.
+"""
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import time
+
+from .generator import run
+
+try:
+    import resource  # POSIX: the CPU time of our reaped children (the wrk runs)
+except ImportError:
+    resource = None
+
+WRK_PATTERNS = {
+    "rps": r"Requests/sec:\s+([\d.]+)",
+    "transfer": r"Transfer/sec:\s+([\d.]+)(\w*B)",
+    "p50": r"^\s+50%\s+([\d.]+)(\w+)",
+    "p99": r"^\s+99%\s+([\d.]+)(\w+)",
+    "socket_errors": r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+    "non_2xx": r"Non-2xx or 3xx responses: (\d+)",
+}
+TO_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+BYTES = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}  # wrk counts in 1024s
+
+
+class CalibrationError(RuntimeError):
+    pass
+
+
+def wrk_path():
+    return shutil.which("wrk")
+
+
+def parse_wrk(output):
+    """wrk's report -> {'rps', 'mbps_wire', 'p50_ms', 'p99_ms', 'errors'}."""
+    found = {key: re.search(pattern, output, re.MULTILINE) for key, pattern in WRK_PATTERNS.items()}
+    if not found["rps"]:
+        raise CalibrationError(f"cannot read wrk's output:\n{output}")
+    rate, unit = found["transfer"].groups()
+    result = {"rps": float(found["rps"].group(1)), "mbps_wire": float(rate) * BYTES[unit] * 8 / 1e6}
+    for key in ("p50", "p99"):
+        value, unit = found[key].groups() if found[key] else (None, None)
+        result[f"{key}_ms"] = float(value) * TO_MS[unit] if value else None
+    result["errors"] = sum(int(n) for key in ("socket_errors", "non_2xx") if found[key]
+                           for n in found[key].groups())
+    return result
+
+
+def children_cpu_seconds():
+    if resource is None:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(url, clients, duration, threads=None):
+    """One wrk run -> parse_wrk()'s dict plus 'client_cpu_pct' (wrk's CPU)."""
+    threads = threads or max(1, min(clients, os.cpu_count() or 1))  # at least one connection per thread
+    command = [wrk_path() or "wrk", f"-t{threads}", f"-c{clients}", f"-d{whole_seconds(duration)}s",
+               "--latency", url]
+    cpu_before, started = children_cpu_seconds(), time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        raise CalibrationError("wrk did not finish") from None
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise CalibrationError(f"wrk exited with status {done.returncode}: {done.stderr.strip()}")
+    result = parse_wrk(done.stdout)
+    cpu_after = children_cpu_seconds()
+    result["client_cpu_pct"] = None if cpu_before is None else 100 * (cpu_after - cpu_before) / elapsed
+    return result
+
+
+def whole_seconds(duration):
+    """wrk takes whole seconds only (-d1s, not -d0.5s)."""
+    return max(1, round(duration))
+
+
+def run_ours(url, clients, duration, pid=None):
+    result = run(url, clients, duration=duration, pid=pid)
+    return {"rps": result.rps, "mbps_wire": result.mbps_wire, "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms, "errors": result.errors, "client_cpu_pct": result.client_cpu_pct,
+            "cpu_pct": result.cpu_pct}
+
+
+def calibrate(url, clients=64, duration=5.0, rounds=2, pid=None, on_run=None):
+    """wrk and labserver's generator against `url`, interleaved `rounds` times,
+    for `duration` seconds each (rounded to whole seconds: wrk's unit).
+
+    Returns {'runs': [{'tool', 'round', 'rps', ...}], 'wrk_rps', 'ours_rps',
+    'ratio'}: medians of each tool's req/s, and ours / wrk. on_run(run) is
+    called after each run (the CLI prints it)."""
+    if wrk_path() is None:
+        raise CalibrationError("wrk is not installed (e.g. apt-get install wrk)")
+    duration = whole_seconds(duration)  # the same for both tools
+    run_wrk(url, clients, 1)  # warm-up, not recorded: first connections, caches
+    runs = []
+    for number in range(1, rounds + 1):
+        for tool, measure in (("wrk", run_wrk), ("labserver", run_ours)):
+            measured = measure(url, clients, duration) if tool == "wrk" else measure(url, clients, duration, pid)
+            measured.update(tool=tool, round=number)
+            runs.append(measured)
+            if on_run is not None:
+                on_run(measured)
+    wrk_rps = statistics.median(r["rps"] for r in runs if r["tool"] == "wrk")
+    ours_rps = statistics.median(r["rps"] for r in runs if r["tool"] == "labserver")
+    return {"runs": runs, "wrk_rps": wrk_rps, "ours_rps": ours_rps,
+            "ratio": ours_rps / wrk_rps if wrk_rps else None}

@@ -1,0 +1,484 @@
+"""The load generator measures what it claims, on servers whose answer we know.
+
+Tiny in-test servers (a thread per connection, a fixed behaviour each) make
+the expected numbers exact: a 50 ms delay with 4 clients is at most 80 req/s
+with a median of 50 ms; a fixed body makes Mbps a multiplication; a server
+that never answers one connection must show up in the fairness figures; a
+closed port, a reset and a silence must be counted as errors of their kind.
+Then the real thing: launch() and sweep() against a labserver model, with
+psutil checking that nothing is left running afterwards.
+"""
+
+import importlib.util
+import json
+import os
+import socket
+import struct
+import threading
+import time
+
+import psutil
+import pytest
+
+from labserver import ThreadPoolServer
+from labserver.cli import main as cli_main
+from labserver.load import (COLUMNS, WORKLOADS, LaunchedServer, Result, WorkloadError, jain_index,
+                            launch, load_results, parse_workload, parse_wrk, percentile, profile, run,
+                            save_results, sweep)
+from labserver.load.commands import choose_models
+from labserver.load.engine import parse_status
+from labserver.load.metrics import latency_bucket
+from labserver.servers import MODELS, ServerError
+
+# ------------------------------------------------------------- tiny servers
+
+
+def response(body=b"ok", status=b"200 OK", extra=b""):
+    return b"HTTP/1.1 " + status + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
+
+
+class TinyServer:
+    """A thread per connection; answer(request, connection_number) returns the
+    bytes to send, None to stay silent, or "reset" to send a TCP reset."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.accepted = 0
+        self.connections = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.accept_forever, daemon=True)
+        self.thread.start()
+
+    def accept_forever(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return  # closed by stop()
+            with self.lock:
+                number = self.accepted
+                self.accepted += 1
+                self.connections.append(sock)
+            threading.Thread(target=self.serve, args=(sock, number), daemon=True).start()
+
+    def serve(self, sock, number):
+        buffered = b""
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                buffered += data
+                while b"\r\n\r\n" in buffered:
+                    request, buffered = buffered.split(b"\r\n\r\n", 1)
+                    reply = self.answer(request, number)
+                    if reply == "reset":
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        return
+                    if reply is not None:
+                        sock.sendall(reply)
+                    if b"connection: close" in request.lower():
+                        return
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def stop(self):
+        self.listener.close()
+        with self.lock:
+            for sock in self.connections:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def tiny():
+    servers = []
+
+    def start(answer):
+        server = TinyServer(answer)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def our_children():
+    """Processes we started and that still exist (multiprocessing's resource
+    tracker is expected: it lives as long as this process)."""
+    children = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                children.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return children
+
+
+def wait_no_children(timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while our_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return our_children()
+
+
+# ------------------------------------------------------------ known numbers
+
+
+def test_fixed_delay_gives_latency_and_rate(tiny):
+    def slow(request, number):
+        time.sleep(0.050)
+        return response()
+
+    server = tiny(slow)
+    result = run(server.url, clients=4, duration=1.0, warmup=0.1)
+    assert result.errors == 0
+    assert 48 <= result.p50_ms <= 75  # 50 ms plus scheduling on a busy machine
+    assert result.p90_ms >= result.p50_ms and result.max_ms >= result.p99_ms >= result.p90_ms
+    # 4 clients, each at most one response per 50 ms: 80 req/s is the ceiling.
+    assert 0.6 * 80 <= result.rps <= 80 * 1.03
+    assert result.requests == sum(result.per_client_requests)
+    assert result.concurrent_max == 4 and result.concurrent_source == "client"
+    assert result.fairness > 0.95
+    assert 45 <= result.max_gap_ms < 500
+
+
+def test_fixed_body_gives_mbps(tiny):
+    size = 100_000
+    server = tiny(lambda request, number: response(b"x" * size))
+    result = run(server.url, clients=2, duration=0.5)
+    assert result.requests > 10 and result.errors == 0
+    assert result.bytes == result.requests * size
+    expected = result.requests * size * 8 / result.duration_s / 1e6
+    assert result.mbps == pytest.approx(expected, rel=1e-9)
+    assert result.mbps_wire > result.mbps  # heads count on the wire, not in the payload
+    assert abs(result.duration_s - 0.5) < 0.05
+
+
+def test_chunked_responses_are_framed(tiny):
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    server = tiny(lambda request, number: chunked)
+    result = run(server.url, clients=1, requests=20)
+    assert result.requests == 20 and result.errors == 0
+    assert result.bytes == 20 * len(b"hello world")
+
+
+def test_request_count_and_new_connection_per_request(tiny):
+    server = tiny(lambda request, number: response(extra=b"Connection: close\r\n"))
+    result = run(server.url, clients=3, requests=60, keep_alive=False)
+    assert result.requests == 60 and result.errors == 0
+    assert server.accepted >= 60  # one connection per request (plus those open at the end)
+
+
+def test_a_stalled_client_shows_in_fairness(tiny):
+    # The first connection accepted never gets an answer; the others are served at once.
+    server = tiny(lambda request, number: None if number == 0 else response())
+    result = run(server.url, clients=4, duration=0.8, timeout=30)
+    assert result.requests > 100
+    assert result.slowest_client_rps == 0
+    assert sorted(result.per_client_requests)[0] == 0
+    assert result.fairness < 0.8  # three equal clients and one at zero: 0.75
+    assert result.max_gap_ms >= 0.95 * result.duration_s * 1000
+    assert result.errors == 0  # stalled, not timed out yet
+
+
+def test_a_closed_port_gives_refused_errors():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nobody listens once it is closed
+    result = run(f"http://127.0.0.1:{port}/", clients=2, duration=0.5)
+    assert result.errors_refused > 0 and result.errors == result.errors_refused
+    assert result.requests == 0 and result.rps == 0
+    assert result.p50_ms is None and result.fairness is None
+
+
+def test_resets_timeouts_and_bad_responses_are_counted(tiny):
+    resetting = tiny(lambda request, number: "reset")
+    result = run(resetting.url, clients=2, duration=0.4)
+    assert result.errors_reset > 0 and result.requests == 0
+
+    silent = tiny(lambda request, number: None)
+    result = run(silent.url, clients=2, duration=0.7, timeout=0.2)
+    assert result.errors_timeout > 0 and result.requests == 0
+
+    garbage = tiny(lambda request, number: b"SPAM 42\r\n\r\n")
+    result = run(garbage.url, clients=1, duration=0.3)
+    assert result.errors_bad > 0 and result.requests == 0
+
+    missing = tiny(lambda request, number: response(b"no", b"404 Not Found"))
+    result = run(missing.url, clients=1, duration=0.3)
+    assert result.errors_bad > 0 and result.requests == 0
+
+
+def test_many_clients_use_worker_processes(tiny):
+    server = tiny(lambda request, number: response(b"y" * 100))
+    # The warm-up lets this thread-per-connection server accept and start all 220.
+    result = run(server.url, clients=220, duration=0.8, warmup=0.5)
+    if (os.cpu_count() or 1) >= 2:
+        assert result.client_processes >= 2
+    assert len(result.per_client_requests) == 220
+    assert min(result.per_client_requests) > 0  # every client made progress
+    assert result.errors == 0
+    assert result.concurrent_max == 220
+    assert result.client_cpu_pct > 0
+    assert wait_no_children() == []
+
+
+def test_server_cpu_memory_and_connections_by_pid():
+    with launch("threadpool") as server:
+        result = run(server.url + "bytes/1000", clients=4, duration=0.5, pid=server.pid)
+    assert result.errors == 0 and result.requests > 0
+    assert result.cpu_pct is not None and result.cpu_pct > 0
+    assert result.rss_mb is not None and 5 < result.rss_mb < 1000
+    assert result.concurrent_source == "server" and result.concurrent_max == 4
+
+
+@pytest.mark.skipif("iterative" not in MODELS, reason="the iterative model is not registered")
+def test_the_server_side_count_sees_one_connection_at_a_time():
+    # Every client's connect() succeeds (the kernel queues them), but the
+    # iterative server holds one connection: only its file descriptors say so.
+    with launch("iterative") as server:
+        result = run(server.url + "bytes/100", clients=4, duration=0.5, pid=server.pid, timeout=30)
+    assert result.concurrent_source == "server" and result.concurrent_max == 1
+    assert result.fairness == pytest.approx(0.25, abs=0.05)
+
+
+def test_model_names_are_read_when_used(monkeypatch):
+    monkeypatch.setitem(MODELS, "late-model", object)
+    assert "late-model" in choose_models("all")
+    assert choose_models("late-model") == ["late-model"]
+    with pytest.raises(ValueError, match="late-model"):
+        choose_models("nope")
+
+
+# ----------------------------------------------------------- launch, sweeps
+
+
+def test_launch_starts_and_stops_a_model_in_a_child_process():
+    server = launch("threadpool")
+    assert isinstance(server, LaunchedServer) and server.pid is None
+    with server:
+        assert server.running and server.port > 0 and server.url.endswith(f":{server.port}/")
+        assert server.pid != os.getpid()
+        child = psutil.Process(server.pid)
+        assert child.ppid() == os.getpid()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /bytes/5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    assert not server.running
+    assert server.process.returncode is not None  # reaped, not a zombie
+    assert not psutil.pid_exists(server.pid) or psutil.Process(server.pid).status() != psutil.STATUS_ZOMBIE
+    assert wait_no_children() == []
+    server.stop()  # twice is fine
+
+
+def test_launch_reports_what_went_wrong():
+    with pytest.raises(ServerError, match="unknown model"):
+        launch("no-such-model")
+    with pytest.raises(ServerError, match="exited"):
+        launch("threadpool", root="/no/such/folder", start=True)
+    assert wait_no_children() == []
+
+
+def check_row_types(row):
+    assert list(row) == list(COLUMNS)
+    for name, kind in COLUMNS.items():
+        value = row[name]
+        assert value is None or isinstance(value, kind) or (kind is float and type(value) is int), (name, value)
+
+
+def test_sweep_gives_tidy_rows_that_round_trip(tmp_path):
+    seen = []
+    rows = sweep(models=["threadpool"], clients=[1, 3], workloads=["small", "/bytes/1000"],
+                 duration=0.3, warmup=0.05, on_point=seen.append)
+    assert seen == rows and len(rows) == 4
+    assert [(r["workload"], r["clients"]) for r in rows] == [("small", 1), ("small", 3),
+                                                              ("/bytes/1000", 1), ("/bytes/1000", 3)]
+    for row in rows:
+        check_row_types(row)
+        assert row["model"] == "threadpool" and row["requests"] > 0 and row["errors"] == 0
+        assert row["cpu_pct"] is not None and row["keep_alive"] is True
+        assert row["pinning"] is None
+    for name in ("rows.csv", "rows.json"):
+        path = save_results(rows, tmp_path / name)
+        back = load_results(path)
+        assert back == rows
+        for row in back:
+            check_row_types(row)
+    assert json.loads((tmp_path / "rows.json").read_text())[0]["model"] == "threadpool"
+    assert wait_no_children() == []
+
+
+def test_stop_event_ends_a_sweep_mid_point_without_leftovers():
+    stop = threading.Event()
+    timer = threading.Timer(1.5, stop.set)
+    timer.start()
+    started = time.monotonic()
+    try:
+        rows = sweep(models=["threadpool"], clients=[100, 200], duration=30, warmup=0, stop_event=stop)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 6  # promptly, not after 30 s
+    assert rows == []  # the cut-short point is not a measurement
+    assert wait_no_children() == []
+
+
+def test_a_pinned_run_records_its_pinning(tiny):
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs CPU affinity and 2 cores")
+    cores = sorted(os.sched_getaffinity(0))
+    server = tiny(lambda request, number: response())
+    result = run(server.url, clients=2, duration=0.3, cpus=cores[1:2], server_cpus=cores[:1])
+    assert result.requests > 0 and result.client_processes == 1
+    assert result.pinning == f"server={cores[0]} clients={cores[1]}"
+    assert run(server.url, clients=1, duration=0.1).pinning is None
+    with launch("threadpool", cpus=cores[:1]) as pinned:  # read back from the server's pid
+        result = run(pinned.url, clients=1, duration=0.1, pid=pinned.pid)
+    assert result.pinning == f"server={cores[0]} clients=any"
+
+
+# ------------------------------------------------------------------- parts
+
+
+def test_profile_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("LABSERVER_PROFILE", "ci")
+    ci = profile()
+    assert ci["name"] == "ci" and ci["duration"] <= 1 and max(ci["clients"]) <= 16
+    monkeypatch.setenv("LABSERVER_PROFILE", "lecture")
+    lecture = profile()
+    assert lecture["duration"] > ci["duration"] and max(lecture["clients"]) >= 256
+    lecture["clients"].append(5)  # a copy: nothing else changes
+    assert 5 not in profile()["clients"]
+    monkeypatch.setenv("LABSERVER_PROFILE", "nope")
+    with pytest.raises(ValueError, match="ci, lecture"):
+        profile()
+
+
+def test_workloads_parse():
+    assert parse_workload("small") == [(WORKLOADS["small"], 1)]
+    assert parse_workload("/cpu?ms=5") == [("/cpu?ms=5", 1)]
+    assert parse_workload("small:8, /sleep?ms=5:2") == [(WORKLOADS["small"], 8), ("/sleep?ms=5", 2)]
+    assert len(parse_workload("mix")) == 5
+    for bad in ("", "nothing", "small:0"):
+        with pytest.raises(WorkloadError):
+            parse_workload(bad)
+
+
+def test_mixed_workload_follows_its_weights(tiny):
+    counts = {}
+
+    def count(request, number):
+        path = request.split(b" ")[1]
+        counts[path] = counts.get(path, 0) + 1
+        return response()
+
+    server = tiny(count)
+    run(server.url, clients=4, requests=400, workload="/a:3,/b:1")
+    assert counts[b"/a"] / (counts[b"/a"] + counts[b"/b"]) == pytest.approx(0.75, abs=0.05)
+
+
+def test_metrics_on_known_values():
+    assert jain_index([5, 5, 5, 5]) == 1.0
+    assert jain_index([1, 0, 0, 0]) == 0.25
+    assert jain_index([0, 0]) is None
+    histogram = {}
+    for ms in range(1, 101):
+        bucket = latency_bucket(ms / 1000)
+        histogram[bucket] = histogram.get(bucket, 0) + 1
+    assert percentile(histogram, 0.5) * 1000 == pytest.approx(50, rel=0.01)
+    assert percentile(histogram, 0.99) * 1000 == pytest.approx(99, rel=0.01)
+    assert percentile(histogram, 1.0, maximum=0.1) <= 0.1
+    assert percentile({}, 0.5) is None
+    assert parse_status(b"HTTP/1.1 204 No Content\r\n") == 204
+    assert parse_status(b"HTTP/2 200\r\n") is None and parse_status(b"HTTP/1.1 2x0 OK\r\n") is None
+
+
+def test_wrk_output_parses():
+    output = """Running 1s test @ http://127.0.0.1:8000/
+  Latency Distribution
+     50%  235.00us
+     75%  268.00us
+     90%    1.38ms
+     99%   31.37ms
+  7046 requests in 2.00s, 12.98MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+Requests/sec:   3517.48
+Transfer/sec:      6.48MB
+"""
+    parsed = parse_wrk(output)
+    assert parsed["rps"] == 3517.48 and parsed["errors"] == 3
+    assert parsed["p50_ms"] == pytest.approx(0.235) and parsed["p99_ms"] == pytest.approx(31.37)
+    assert parsed["mbps_wire"] == pytest.approx(6.48 * 2**20 * 8 / 1e6)
+
+
+def test_result_is_a_plain_record(tiny):
+    server = tiny(lambda request, number: response())
+    result = run(server.url, clients=1, requests=5)
+    assert isinstance(result, Result)
+    record = result.asdict()
+    json.dumps(record)  # plain data all the way down
+    assert record["per_client_requests"] == [5]
+    check_row_types(result.row("mine"))
+
+
+# --------------------------------------------------------------------- CLI
+
+
+def test_cli_bench_measures_any_url(tiny, tmp_path, capsys):
+    server = tiny(lambda request, number: response(b"z" * 10))
+    status = cli_main(["bench", "--url", server.url, "--clients", "1,2", "--duration", "0.2",
+                       "--warmup", "0", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "req/s" in out and server.url in out
+    written = {p.suffix for p in tmp_path.iterdir()}
+    assert {".csv", ".json"} <= written
+    # The plots come from labserver.viz, which draws them when it is there.
+    assert (".png" in written) == (importlib.util.find_spec("labserver.viz") is not None)
+    rows = load_results(next(tmp_path.glob("*.csv")))
+    assert [r["clients"] for r in rows] == [1, 2] and rows[0]["cpu_pct"] is None
+    assert rows[0]["model"] == server.url and rows[0]["workload"] == "/"  # the URL's own path
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "--clients", "0"], ["bench", "--clients", "1,x"], ["bench", "--duration", "-1"],
+    ["bench", "--models", "no-such-model"], ["bench", "--workload", "nothing"],
+    ["bench", "--pid", "1"], ["bench", "--url", "http://127.0.0.1:1/", "--models", "threadpool"],
+    ["calibrate", "--clients", "0"],
+])
+def test_cli_mistakes_get_one_line_and_status_2(argv, capsys):
+    try:
+        status = cli_main(argv)
+    except SystemExit as exit:
+        status = exit.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_cli_calibrate_without_wrk_says_so(monkeypatch, capsys):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert cli_main(["calibrate"]) == 2
+    err = capsys.readouterr().err
+    assert "wrk is not installed" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not any(os.access(os.path.join(d, "wrk"), os.X_OK)
+                            for d in os.environ.get("PATH", "").split(os.pathsep)), reason="wrk is not installed")
+def test_cli_calibrate_compares_with_wrk(capsys):
+    with ThreadPoolServer(port=0) as server:  # a short smoke run: the ratio itself is noise here
+        status = cli_main(["calibrate", "--url", server.url + "bytes/100", "--clients", "4",
+                           "--duration", "0.3", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "labserver / wrk =" in out and out.count("req/s") >= 2

@@ -11,6 +11,7 @@ connection it opens.
 """
 
 import http.client
+import socket
 import threading
 import time
 from urllib.parse import urlsplit
@@ -71,3 +72,52 @@ def first_byte_while_busy(url, big="/bytes/4000000", small="/", rate=2_000_000, 
     result["first_byte_s"] = first_byte
     result["timed_out"] = first_byte is None
     return result
+
+
+def concurrent_get(url, path="/", clients=8, timeout=30):
+    """`clients` users send GET `path` at the same moment, each on its own
+    connection. Returns each one's response time in seconds (None if it timed
+    out or failed) and the wall time until the last one finished: if the
+    server overlaps them, the wall time is close to one response time; if it
+    serves them one after another, it is close to their sum."""
+    times = [None] * clients
+    go = threading.Event()
+
+    def user(i):
+        conn = _connect(url, timeout)
+        try:
+            conn.connect()
+            go.wait()
+            start = time.perf_counter()
+            conn.request("GET", path)
+            conn.getresponse().read()
+            times[i] = time.perf_counter() - start
+        except OSError:
+            pass  # stays None: the lesson's plot shows it as a failure
+        finally:
+            conn.close()
+
+    users = [threading.Thread(target=user, args=(i,), name=f"user-{i}") for i in range(clients)]
+    for thread in users:
+        thread.start()
+    time.sleep(0.05)  # everyone connected, then all send at once
+    start = time.perf_counter()
+    go.set()
+    for thread in users:
+        thread.join()
+    return {"times": times, "wall_s": time.perf_counter() - start}
+
+
+def send_raw(url, data, timeout=5):
+    """Send raw bytes to the server and return every byte it answers until it
+    closes the connection or goes quiet for `timeout` seconds: HTTP by hand."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass  # the server keeps the connection open: we have what it sent
+    return received

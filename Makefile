@@ -21,7 +21,7 @@ lab: $(STAMP)
 
 # Every test: pytest for tests/, nbval (lax mode: only check cells assert) for notebooks/.
 test: $(STAMP)
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
+	$(BIN)/python -m pytest $(wildcard tests) notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
 # The Python tests alone, without the notebooks and the browser.
 test-fast: $(STAMP)

@@ -71,6 +71,12 @@ def add_load_commands(commands):
     calibrate.add_argument("--duration", type=positive_float, default=5.0, metavar="S", help="seconds per run (default 5)")
     calibrate.add_argument("--rounds", type=positive_int, default=2, help="wrk/labserver pairs, interleaved (default 2)")
 
+    assignments = commands.add_parser("assignments", help="instructors: build the student release of the lessons")
+    assignments.add_argument("action", choices=["build"], help="build: notebooks with solutions stubbed, hidden tests removed")
+    assignments.add_argument("--out", required=True, metavar="DIR", help="folder for the student repository")
+    assignments.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
+    assignments.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+
 
 def port_number(text):
     if not text.isdigit() or int(text) > 65535:
@@ -120,11 +126,25 @@ def main(argv=None):
         from .load import commands  # imported only here: `serve` starts without it
 
         return commands.bench(args) if args.command == "bench" else commands.calibrate(args)
+    if args.command == "assignments":
+        return build_assignments(args)
     if args.command == "models":
         for name, cls in MODELS.items():
             print(f"{name:12} {cls.description}")
         return 0
     return serve(args)
+
+
+def build_assignments(args):
+    from .assignments import AssignmentError, build
+
+    try:
+        written = build(args.out, args.kit, force=args.force)
+    except (AssignmentError, OSError) as error:
+        return fail(str(error))
+    print(f"Wrote the student release to {args.out}: {len(written)} notebooks, solutions stubbed, "
+          f"hidden tests removed, .github/workflows/classroom.yml for autograding.")
+    return 0
 
 
 def serve(args):

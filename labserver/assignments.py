@@ -139,3 +139,35 @@ def leaked_solutions(instructor, student):
     text = "\n".join("".join(c["source"]) for c in student["cells"])
     solutions = {line for s in sources for line in solution_lines(s)} - public
     return sorted(line for line in solutions if line in text)
+
+
+def with_instructor_checks(student, instructor, name="notebook"):
+    """The student's notebook with every check cell replaced by the
+    instructor's, hidden tests included: what the instructor grades. It also
+    undoes any edit a student made to a visible check."""
+    merged = json.loads(json.dumps(student))
+    ours, theirs = exercises(instructor), exercises(merged)
+    if len(ours) != len(theirs):
+        raise AssignmentError(f"{name}: the student's notebook has {len(theirs)} check cells, "
+                              f"the instructor's {len(ours)}: was a check cell deleted?")
+    for mine, yours in zip(ours, theirs):
+        merged["cells"][yours]["source"] = instructor["cells"][mine]["source"]
+    return merged
+
+
+def merge_hidden(student_dir, out, kit=Path(".")):
+    """Write the student's notebooks with the instructor's full checks into `out`."""
+    student_dir, out = Path(student_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted((Path(kit) / "notebooks").glob("*.ipynb")):
+        submitted = student_dir / "notebooks" / path.name
+        if not submitted.is_file():
+            raise AssignmentError(f"{submitted} is missing")
+        instructor = json.loads(path.read_text(encoding="utf-8"))
+        student = json.loads(submitted.read_text(encoding="utf-8"))
+        target = out / path.name
+        merged = with_instructor_checks(student, instructor, path.name)
+        target.write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(target)
+    return written

@@ -72,8 +72,11 @@ def add_load_commands(commands):
     calibrate.add_argument("--rounds", type=positive_int, default=2, help="wrk/labserver pairs, interleaved (default 2)")
 
     assignments = commands.add_parser("assignments", help="instructors: build the student release of the lessons")
-    assignments.add_argument("action", choices=["build"], help="build: notebooks with solutions stubbed, hidden tests removed")
-    assignments.add_argument("--out", required=True, metavar="DIR", help="folder for the student repository")
+    assignments.add_argument("action", choices=["build", "hidden"],
+                             help="build: the student release (solutions stubbed, hidden tests removed); "
+                                  "hidden: a student's notebooks with the instructor's full checks, written to --out")
+    assignments.add_argument("--out", required=True, metavar="DIR", help="folder to write to")
+    assignments.add_argument("--student", metavar="DIR", help="hidden: the student's repository")
     assignments.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
     assignments.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
 
@@ -136,9 +139,16 @@ def main(argv=None):
 
 
 def build_assignments(args):
-    from .assignments import AssignmentError, build
+    from .assignments import AssignmentError, build, merge_hidden
 
+    if args.action == "hidden" and not args.student:
+        return fail("assignments hidden needs --student DIR (the student's repository)")
     try:
+        if args.action == "hidden":
+            written = merge_hidden(args.student, args.out, args.kit)
+            print(f"Wrote {len(written)} notebooks with every check, hidden ones included, to {args.out}.")
+            print(f"Grade them: python -m pytest --nbval-lax --nbval-current-env {args.out}")
+            return 0
         written = build(args.out, args.kit, force=args.force)
     except (AssignmentError, OSError) as error:
         return fail(str(error))

@@ -5,6 +5,7 @@ solution (nbval runs the instructor notebooks in `make test`)."""
 
 import json
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -107,3 +108,17 @@ def test_every_check_fails_on_its_stub(release, monkeypatch):
                 problems.append(f"{path.name} cell {index}: failed with {errors[0].ename}: {errors[0].evalue}")
     assert checks > 0, "no check cells found"
     assert problems == []
+
+
+def test_the_instructor_grades_with_hidden_checks_and_untouched_visible_ones(release, tmp_path):
+    from labserver.assignments import merge_hidden
+
+    submitted = tmp_path / "submitted"
+    shutil.copytree(release / "notebooks", submitted / "notebooks")  # the release stays pristine
+    student = json.loads((submitted / "notebooks" / NOTEBOOKS[-1].name).read_text())
+    check = exercises(student)[0]
+    student["cells"][check]["source"] = ["# Check (do not edit)\n", "pass  # a student who silenced the check\n"]
+    (submitted / "notebooks" / NOTEBOOKS[-1].name).write_text(json.dumps(student))
+    merged = {p.name: json.loads(p.read_text()) for p in merge_hidden(submitted, tmp_path / "graded", KIT)}
+    instructor = json.loads(NOTEBOOKS[-1].read_text())
+    assert merged[NOTEBOOKS[-1].name]["cells"][check]["source"] == instructor["cells"][exercises(instructor)[0]]["source"]

@@ -33,6 +33,10 @@ SWEEP = 0.25  # seconds between two looks for clients past their deadline
 class CallbackServer(Server):
     name = "callbacks"
     description = "one thread, one selector: each ready socket calls its callback"
+    # Connections taken per readable listener: all that wait, by default. The
+    # processes model takes one, so that a worker does not grab a whole burst
+    # while other workers, sharing the listener, sit idle.
+    accept_burst = 1 << 30
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
                  idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
@@ -40,6 +44,12 @@ class CallbackServer(Server):
         self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
 
     def launch(self):
+        self.setup()
+        self.spawn(self.serve_forever)
+
+    def setup(self):
+        """The selector and its first callbacks (the processes model calls this
+        in each worker, on the listening socket it inherited)."""
         self.listener.setblocking(False)
         self.clients = {}  # client -> what it waits for: READ, WRITE or SLEEP
         self.sleepers = []  # heap of (wake_at, n, client): the /sleep timers
@@ -48,7 +58,6 @@ class CallbackServer(Server):
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, self.on_accept)
         self.selector.register(self._wake_recv, selectors.EVENT_READ, self.on_wake)
-        self.spawn(self.serve_forever)
 
     def serve_forever(self):
         next_sweep = time.monotonic() + SWEEP
@@ -73,7 +82,7 @@ class CallbackServer(Server):
     # The callbacks.
 
     def on_accept(self, listener, mask):
-        while True:
+        for _ in range(self.accept_burst):
             try:
                 sock, addr = listener.accept()
             except BlockingIOError:

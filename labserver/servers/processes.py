@@ -3,7 +3,7 @@
 The parent binds and listens, then starts the pool ("typical servers start a
 pool of processes when launched"): one worker per CPU by default, each given
 the listening socket. Every worker accept()s from it and serves its own
-connections with a small single-threaded event loop; the kernel hands each
+connections with the callback server of lesson 04; the kernel hands each
 new connection to one of the workers waiting for it. Apache's prefork,
 gunicorn and nginx's worker processes work this way.
 
@@ -29,8 +29,6 @@ worker imports the script again (notebooks and `labserver serve` need none).
 """
 
 import contextlib
-import heapq
-import itertools
 import logging
 import multiprocessing
 import os
@@ -42,11 +40,11 @@ from multiprocessing import reduction, resource_tracker
 from multiprocessing.connection import wait
 
 from ..app import make_app
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Timeouts, demo_site, log
+from .base import Server, ServerError, Timeouts, demo_site, log
+from .callbacks import CallbackServer
 
 START_TIMEOUT = 30.0  # seconds for every worker to import labserver and report ready
 JOIN_TIMEOUT = 3.0  # seconds stop() waits for the workers before it terminates them
-SWEEP = 0.5  # seconds between two looks for clients past their deadline
 EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
           "guard (a spawned worker imports the script again), and a custom app= must be importable "
           "from a .py file (not defined in a notebook cell)")
@@ -150,103 +148,26 @@ def sigint_blocked():
 
 
 def work(listener, parent, root, app, timeouts):
-    """A worker's main function: build the app, report ready, serve until told to stop."""
+    """A worker's main function: the callback server of lesson 04, on the
+    listener it inherited, until the parent closes its end of `parent`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Drop the worker's log records: nothing may print, not even logging's last resort.
     logging.getLogger("labserver").addHandler(logging.NullHandler())
     try:
-        loop = WorkerLoop(listener, parent, app if app is not None else make_app(root), timeouts)
+        server = CallbackServer(app=app if app is not None else make_app(root), idle_timeout=timeouts.idle,
+                                request_timeout=timeouts.request, send_timeout=timeouts.send)
+        server.accept_burst = 1  # while this worker runs a /cpu request, the others accept
+        server.listener = listener  # O_NONBLOCK on it is shared by every worker: all want it
+        server.setup()
+        # The parent closes its end to stop us: EOF makes this socket readable.
+        server.selector.register(parent, selectors.EVENT_READ, lambda sock, mask: server.stopping.set())
     except Exception as error:
         parent.sendall(f"{type(error).__name__}: {error}".encode())
         return
     parent.sendall(b"ready")
     try:
-        loop.run()
+        server.serve_forever()
     except Exception:
         log.exception("worker %d crashed", os.getpid())
     finally:
-        loop.close()
-
-
-class WorkerLoop:
-    """One worker's event loop: accept from the shared listener, serve with base.Client.
-
-    Single-threaded on purpose: while it runs a /cpu request it does not
-    accept, so the next connection goes to a worker that is free.
-    """
-
-    def __init__(self, listener, parent, app, timeouts):
-        # O_NONBLOCK is shared by every process holding the listener: all of
-        # them want it, since another worker may take a connection first.
-        listener.setblocking(False)
-        self.listener, self.app, self.timeouts = listener, app, timeouts
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(listener, selectors.EVENT_READ, "accept")
-        self.selector.register(parent, selectors.EVENT_READ, "stop")
-        self.waiting = {}  # client -> deadline, for every client the selector watches
-        self.sleepers = []  # heap of (wake_at, n, client) for /sleep requests
-        self._order = itertools.count()  # breaks ties in the heap
-
-    def run(self):
-        next_sweep = 0.0
-        while True:
-            for key, _ in self.selector.select(self.timeout(next_sweep)):
-                if key.data == "stop":
-                    return
-                if key.data == "accept":
-                    self.accept()
-                else:
-                    self.selector.unregister(key.fileobj)
-                    del self.waiting[key.data]
-                    self.step(key.data)
-            now = time.monotonic()
-            while self.sleepers and self.sleepers[0][0] <= now:
-                self.step(heapq.heappop(self.sleepers)[2])
-            if now >= next_sweep:
-                self.expire(now)
-                next_sweep = now + SWEEP
-
-    def timeout(self, next_sweep):
-        """How long select() may wait: until the next /sleep ends or the next sweep."""
-        if not self.waiting and not self.sleepers:
-            return None  # nothing can time out: wait for a client or for stop()
-        wake_at = min(next_sweep, self.sleepers[0][0]) if self.sleepers else next_sweep
-        return max(0.0, wake_at - time.monotonic())
-
-    def accept(self):
-        # One connection per turn, not every one queued: a worker that took a
-        # whole burst would serve it alone while the others sat idle.
-        try:
-            sock, addr = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return  # another worker was faster
-        except OSError as error:
-            log.warning("accept failed: %s", error)
-            return
-        self.wait_for(Client(sock, addr, self.app), READ)
-
-    def step(self, client):
-        """Let the client do what it can now, then wait for what it asks for."""
-        want = client.handle()
-        if want == CLOSE:
-            client.close()
-        elif want == SLEEP:  # a timer, not a socket
-            heapq.heappush(self.sleepers, (client.wake_at, next(self._order), client))
-        else:
-            self.wait_for(client, want)
-
-    def wait_for(self, client, want):
-        self.waiting[client] = client.set_deadline(want, self.timeouts)
-        events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
-        self.selector.register(client.sock, events, client)
-
-    def expire(self, now):
-        for client in [c for c, deadline in self.waiting.items() if deadline <= now]:
-            self.selector.unregister(client.sock)
-            del self.waiting[client]
-            client.give_up()
-
-    def close(self):
-        for client in [*self.waiting, *(client for _, _, client in self.sleepers)]:
-            client.close()
-        self.selector.close()
+        server.cleanup()

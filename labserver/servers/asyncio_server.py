@@ -17,7 +17,7 @@ return, a loop with timers, sendfile, TLS and subprocesses already written.
 import asyncio
 from collections import deque
 
-from .base import LINGER, RECV_SIZE, Server, Timeouts, close_chunks
+from .base import LINGER, RECV_SIZE, Server, close_chunks
 from ..protocol import Connection, Delay, FileBody
 
 SLICE = 256 * 1024  # bytes written (or sendfile'd) before waiting for the client to take them
@@ -35,11 +35,6 @@ else:
 class AsyncioServer(Server):
     name = "asyncio"
     description = "asyncio streams: one coroutine per connection on asyncio's event loop"
-
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
-        super().__init__(root, host, port, app)
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
 
     def launch(self):
         self.loop = asyncio.new_event_loop()

@@ -34,6 +34,15 @@ log = logging.getLogger("labserver.server")
 BACKLOG = 1024
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a server waits for a client before it gives up on it."""
+
+    idle: float = 15.0  # keep-alive: between two requests
+    request: float = 20.0  # in total, to receive one request (slowloris)
+    send: float = 60.0  # a client that stops reading its response
+
+
 class ServerError(RuntimeError):
     """Misuse of a server: started twice, port in use, bad option."""
 
@@ -68,8 +77,13 @@ class Server:
     description = ""
     concurrent = True  # serves several clients at once (the iterative model does not)
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None):
+    default_idle_timeout = Timeouts.idle
+
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
+                 idle_timeout=None, request_timeout=Timeouts.request, send_timeout=Timeouts.send):
         self.app = app if app is not None else make_app(root if root is not None else demo_site())
+        idle = self.default_idle_timeout if idle_timeout is None else idle_timeout
+        self.timeouts = Timeouts(idle, request_timeout, send_timeout)
         self.host = host
         self.requested_port = port
         self.listener = None
@@ -233,15 +247,6 @@ RECV_SIZE = 64 * 1024
 LINGER = 2.0  # seconds to drain a client's leftover bytes before closing
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    """How long a server waits for a client before it gives up on it."""
-
-    idle: float = 15.0  # keep-alive: between two requests
-    request: float = 20.0  # in total, to receive one request (slowloris)
-    send: float = 60.0  # a client that stops reading its response
-
-
 class Client:
     """One accepted socket and its HTTP state, for the event-driven models.
 
@@ -345,10 +350,7 @@ class Client:
 # The blocking models (iterative, thread per connection) serve one connection
 # from start to end with ordinary blocking calls.
 
-IDLE_TIMEOUT = 15.0  # a blocking model's recv() gives up on a silent client after this
-
-
-def serve_blocking(sock, addr, app, timeout=IDLE_TIMEOUT, stopping=None):
+def serve_blocking(sock, addr, app, timeout=Timeouts.idle, stopping=None):
     """Serve one client with blocking calls until the connection ends.
 
     `stopping` (the server's Event) lets stop() cut a /sleep short."""

@@ -18,17 +18,15 @@ import socket
 import time
 
 from ..protocol import FileBody
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, Timeouts
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server
 
 
 class BusyWaitServer(Server):
     name = "busywait"
     description = "non-blocking sockets tried in a loop that never waits: 100% CPU while idle"
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
-        super().__init__(root, host, port, app)
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
         self.clients = {}  # client -> what it waits for: READ, WRITE or SLEEP
         self.spins = 0  # turns of the loop
         self.useful = 0  # turns in which a socket had something for us

@@ -23,7 +23,7 @@ import socket
 import time
 from functools import partial
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, Timeouts, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, log
 
 EVENTS = {READ: selectors.EVENT_READ, WRITE: selectors.EVENT_WRITE}
 SLICE = 256 * 1024  # bytes sent to one client before the loop serves the others
@@ -37,11 +37,6 @@ class CallbackServer(Server):
     # processes model takes one, so that a worker does not grab a whole burst
     # while other workers, sharing the listener, sit idle.
     accept_burst = 1 << 30
-
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
-        super().__init__(root, host, port, app)
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
 
     def launch(self):
         self.setup()

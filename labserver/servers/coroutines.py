@@ -21,7 +21,7 @@ import sys
 import time
 from collections import deque
 
-from .base import LINGER, READ, RECV_SIZE, WRITE, Client, Server, Timeouts, log, send_some
+from .base import LINGER, READ, RECV_SIZE, WRITE, Client, Server, log, send_some
 from .selectserver import FD_SETSIZE
 from ..protocol import Delay
 
@@ -32,11 +32,6 @@ SWEEP = 0.25  # seconds between two looks for waits past their deadline
 class CoroutineServer(Server):
     name = "coroutines"
     description = "one thread, generators as tasks, select() as the scheduler"
-
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
-        super().__init__(root, host, port, app)
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
 
     def launch(self):
         self.listener.setblocking(False)

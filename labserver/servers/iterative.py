@@ -28,9 +28,10 @@ class IterativeServer(Server):
     description = "one client at a time with blocking accept() and recv(): everyone waits"
     concurrent = False
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, idle_timeout=IDLE_TIMEOUT):
-        super().__init__(root, host, port, app)
-        self.idle_timeout = idle_timeout
+    default_idle_timeout = IDLE_TIMEOUT
+
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
         self.sock = None  # the one client being served, so that stop() can wake its recv()
         self.sock_lock = threading.Lock()
 
@@ -48,7 +49,7 @@ class IterativeServer(Server):
                     sock.close()
                     return
                 self.sock = sock
-            serve_blocking(sock, addr, self.app, self.idle_timeout, self.stopping)  # until it leaves
+            serve_blocking(sock, addr, self.app, self.timeouts.idle, self.stopping)  # until it leaves
             with self.sock_lock:
                 self.sock = None
 

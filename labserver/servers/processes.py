@@ -40,7 +40,7 @@ from multiprocessing import reduction, resource_tracker
 from multiprocessing.connection import wait
 
 from ..app import make_app
-from .base import Server, ServerError, Timeouts, demo_site, log
+from .base import Server, ServerError, demo_site, log
 from .callbacks import CallbackServer
 
 START_TIMEOUT = 30.0  # seconds for every worker to import labserver and report ready
@@ -61,15 +61,13 @@ class ProcessPoolServer(Server):
     name = "processes"
     description = "a pool of worker processes sharing one listener: one GIL per core"
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0):
-        super().__init__(root, host, port, app)
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None, **timeouts):
+        super().__init__(root, host, port, app, **timeouts)
         self.root = root if root is not None else demo_site()
         self.custom_app = app
         self.workers = usable_cpus() if workers is None else workers
         if self.workers < 1:
             raise ServerError("workers must be at least 1")
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
         self.processes = []
         self.pipes = []  # our end of a socketpair per worker: closing it tells the worker to stop
 
@@ -154,8 +152,8 @@ def work(listener, parent, root, app, timeouts):
     # Drop the worker's log records: nothing may print, not even logging's last resort.
     logging.getLogger("labserver").addHandler(logging.NullHandler())
     try:
-        server = CallbackServer(app=app if app is not None else make_app(root), idle_timeout=timeouts.idle,
-                                request_timeout=timeouts.request, send_timeout=timeouts.send)
+        server = CallbackServer(app=app if app is not None else make_app(root))
+        server.timeouts = timeouts
         server.accept_burst = 1  # while this worker runs a /cpu request, the others accept
         server.listener = listener  # O_NONBLOCK on it is shared by every worker: all want it
         server.setup()

@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Timeouts, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, log
 
 FD_SETSIZE = 512 if sys.platform == "win32" else 1024  # Windows: 512 sockets (CPython's build)
 MAX_CONNECTIONS = FD_SETSIZE - 24  # room for the listener, the wake socket, stdio, log files
@@ -35,12 +35,11 @@ class SelectServer(Server):
     name = "select"
     description = "one thread, one select() call over every socket: no CPU while idle"
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, idle_timeout=15.0,
-                 request_timeout=20.0, send_timeout=60.0, max_connections=MAX_CONNECTIONS):
-        super().__init__(root, host, port, app)
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, max_connections=MAX_CONNECTIONS,
+                 **timeouts):
+        super().__init__(root, host, port, app, **timeouts)
         if not 1 <= max_connections <= MAX_CONNECTIONS:
             raise ServerError(f"max_connections must be from 1 to {MAX_CONNECTIONS} (select's FD_SETSIZE)")
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
         self.max_connections = max_connections
 
     def launch(self):

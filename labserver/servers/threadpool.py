@@ -25,7 +25,7 @@ import socket
 import time
 from collections import deque
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Timeouts, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, log
 
 SLICE = 256 * 1024  # bytes a worker sends for one client before serving others
 
@@ -35,12 +35,11 @@ class ThreadPoolServer(Server):
     description = "bounded worker pool fed by a selector: the complete multithreaded server"
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=16,
-                 idle_timeout=15.0, request_timeout=20.0, send_timeout=60.0, max_connections=10_000):
-        super().__init__(root, host, port, app)
+                 max_connections=10_000, **timeouts):
+        super().__init__(root, host, port, app, **timeouts)
         if workers < 1:
             raise ServerError("workers must be at least 1")
         self.workers = workers
-        self.timeouts = Timeouts(idle_timeout, request_timeout, send_timeout)
         self.max_connections = max_connections
 
     def launch(self):

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 
-from .base import IDLE_TIMEOUT, Server, ServerError, log, serve_blocking
+from .base import Server, ServerError, log, serve_blocking
 
 JOIN_TIMEOUT = 5.0  # seconds stop() waits for the connection threads, all together
 
@@ -35,12 +35,11 @@ class ThreadPerConnectionServer(Server):
     name = "threads"
     description = "a new thread per connection, blocking calls, capped at max_threads"
 
-    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, max_threads=256, idle_timeout=IDLE_TIMEOUT):
-        super().__init__(root, host, port, app)
+    def __init__(self, root=None, host="127.0.0.1", port=0, app=None, max_threads=256, **timeouts):
+        super().__init__(root, host, port, app, **timeouts)
         if max_threads < 1:
             raise ServerError("max_threads must be at least 1")
         self.max_threads = max_threads
-        self.idle_timeout = idle_timeout
         self.slots = threading.BoundedSemaphore(max_threads)
         self.connections = {}  # sock -> the thread serving it; guarded by self.conn_lock
         self.conn_lock = threading.Lock()
@@ -69,7 +68,7 @@ class ThreadPerConnectionServer(Server):
 
     def serve(self, sock, addr):
         try:
-            serve_blocking(sock, addr, self.app, self.idle_timeout, self.stopping)  # until it leaves
+            serve_blocking(sock, addr, self.app, self.timeouts.idle, self.stopping)  # until it leaves
         except Exception:  # a bug: log it, or threading would print it to the notebook
             log.exception("%s crashed", threading.current_thread().name)
         finally:

@@ -174,6 +174,17 @@ class Server:
     def cleanup(self):
         """Close what the model still holds, after its threads have ended."""
 
+    def wake_accept(self):
+        """Make a thread blocked in accept() return, for the blocking models:
+        connecting to ourselves works on every OS. If the backlog is full the
+        connect fails, but then accept() is not blocked either."""
+        try:
+            host, port = self.listener.getsockname()[:2]
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+            socket.create_connection((host, port), timeout=1.0).close()
+        except OSError as error:
+            log.warning("could not wake accept(): %s", error)
+
     def _run(self, target, *args):
         try:
             target(*args)

@@ -62,11 +62,4 @@ class IterativeServer(Server):
                     self.sock.shutdown(socket.SHUT_RDWR)  # recv() returns b"", send() fails
                 except OSError:
                     pass  # already closed: the thread is on its way back to accept()
-        try:
-            # Connecting to ourselves makes accept() return, on every OS. If the
-            # backlog is full the connect fails, but then accept() is not blocked.
-            host, port = self.listener.getsockname()[:2]
-            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-            socket.create_connection((host, port), timeout=1.0).close()
-        except OSError as error:
-            log.warning("could not wake accept(): %s", error)
+        self.wake_accept()

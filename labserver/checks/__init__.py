@@ -78,3 +78,36 @@ def timed(function, *args, **kwargs):
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def nothing_left_running():
+    """The last cell of every lesson: no server thread, child process or
+    listening socket may outlive the notebook, so it can be run again."""
+    import os
+
+    import psutil
+
+    threads = sorted(t.name for t in threading.enumerate() if t.name.startswith("labserver-") and t.is_alive())
+    expect(not threads, f"{len(threads)} server threads still running ({', '.join(threads[:3])}"
+                        f"{', ...' if len(threads) > 3 else ''}): stop() every server you started")
+    me = psutil.Process()
+    # multiprocessing keeps one helper (its resource tracker) for the whole session: not ours to stop.
+    children = [p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(_cmdline(p))]
+    expect(not children, f"child processes still running: {[p.pid for p in children]}: stop() launched servers")
+    listening = [c.laddr for c in _connections(me) if c.status == psutil.CONN_LISTEN]
+    expect(not listening, f"sockets still listening at {listening}: a server was not stopped")
+    passed(f"nothing left running (process {os.getpid()}): this notebook can be run again from the top")
+
+
+def _cmdline(process):
+    try:
+        return process.cmdline()
+    except Exception:  # it ended meanwhile, or we may not look
+        return []
+
+
+def _connections(process):
+    try:
+        return process.net_connections(kind="inet")
+    except AttributeError:  # psutil < 6
+        return process.connections(kind="inet")

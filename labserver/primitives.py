@@ -12,8 +12,12 @@ every socket, and returns plain data to print or plot:
 
 CPU times are those of the calling thread (time.thread_time()): in a notebook
 kernel, other threads use CPU too, and we only want to see what recv() costs.
+Two experiments look at another process instead: server_cpu_percent() (a
+server launched in its own process) and select_cost() (a fresh interpreter,
+whose low descriptor numbers are free); their docstrings say why.
 """
 
+import contextlib
 import errno
 import select
 import selectors
@@ -184,3 +188,183 @@ def two_clients(serve, delay):
             sock.close()
     at = {event: seconds for seconds, event in timeline}
     return {"timeline": timeline, "client2_waited_s": at["served client 2"] - at["client 2 sent"]}
+
+
+# Lesson 02: what a busy-wait costs a whole server.
+
+def server_cpu_percent(pid, seconds=1.0, url=None, rate=0, path="/"):
+    """CPU used by the server process `pid` (and any children) during `seconds`,
+    in % of one core (100 = one core busy all the time), while this process
+    sends it `rate` small requests per second (GET `path` on one keep-alive
+    connection to `url`; rate=0: no requests, the server idles).
+
+    Measure a server running in its own process (labserver.load.launch), not
+    one in this kernel: here it would share our CPU time and our GIL.
+    Returns {'cpu_pct', 'seconds', 'requests'}."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    def cpu_seconds(procs):
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    server = psutil.Process(pid)
+    procs = [server, *server.children(recursive=True)]
+    conn = None
+    if rate:
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+        conn.connect()  # before the clock starts: we measure requests, not connect()
+    requests = 0
+    try:
+        start, cpu_start = time.perf_counter(), cpu_seconds(procs)
+        end = start + seconds
+        while (now := time.perf_counter()) < end:
+            if not rate:
+                time.sleep(end - now)  # an idle server: nobody asks anything
+                continue
+            conn.request("GET", path)
+            conn.getresponse().read()
+            requests += 1
+            time.sleep(max(0.0, min(end, start + requests / rate) - time.perf_counter()))  # keep the pace
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(procs) - cpu_start
+    finally:
+        if conn is not None:
+            conn.close()
+    return {"cpu_pct": 100 * cpu / elapsed, "seconds": elapsed, "requests": requests}
+
+
+# Lesson 03: what select() costs, and where it stops.
+
+def select_cost_here(counts=(10, 100, 500, 1000), repeat=100):
+    """The measurement of select_cost(), in this process: for each n in counts,
+    n idle sockets (both ends of n/2 socket pairs, nothing sent), and the
+    median time of one select.select(socks, [], [], 0) and of one
+    selectors.DefaultSelector().select(0) with the same n sockets registered.
+    None where select() refuses the sockets (a descriptor >= FD_SETSIZE)."""
+    from .servers.selectserver import FD_SETSIZE
+
+    def median_us(call):
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        return 1e6 * sorted(times)[len(times) // 2]
+
+    rows = []
+    for n in counts:
+        pairs = [socket.socketpair() for _ in range((n + 1) // 2)]
+        socks = [sock for pair in pairs for sock in pair][:n]
+        selector = selectors.DefaultSelector()
+        try:
+            try:
+                select_us = median_us(lambda: select.select(socks, [], [], 0))  # checks all n, every call
+            except ValueError:  # "filedescriptor out of range in select()"
+                select_us = None
+            for sock in socks:
+                selector.register(sock, selectors.EVENT_READ)  # once: the kernel keeps the set
+            selector_us = median_us(lambda: selector.select(0))  # returns only ready sockets: none
+            rows.append({"n": n, "select_us": select_us, "selector_us": selector_us,
+                         "highest_fd": max(sock.fileno() for sock in socks)})
+        finally:
+            selector.close()
+            for a, b in pairs:
+                a.close()
+                b.close()
+    with selectors.DefaultSelector() as selector:
+        name = type(selector).__name__
+    return {"rows": rows, "selector": name, "fd_setsize": FD_SETSIZE}
+
+
+def select_cost(counts=(10, 100, 500, 1000), repeat=100, timeout=60):
+    """How long one select() takes over n idle sockets, against one call of
+    the selectors module's best mechanism (epoll on Linux, kqueue on macOS)
+    with the same sockets registered; returns
+    {'rows': [{'n', 'select_us', 'selector_us', 'highest_fd'}, ...],
+     'selector': 'EpollSelector', 'fd_setsize': 1024} (times in microseconds).
+
+    The measurement (select_cost_here) runs in a fresh Python process: select()
+    can only watch descriptors numbered below FD_SETSIZE, and a notebook kernel
+    already holds dozens of the low numbers; a fresh process has them free."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package_parent = str(Path(__file__).resolve().parent.parent)  # the child imports this labserver
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [package_parent, os.environ.get("PYTHONPATH")] if p))
+    code = ("import json, sys\n"
+            "from labserver.primitives import raise_open_files_limit, select_cost_here\n"
+            "raise_open_files_limit(max(int(a) for a in sys.argv[1:-1]) + 64)\n"
+            "print(json.dumps(select_cost_here([int(a) for a in sys.argv[1:-1]], int(sys.argv[-1]))))\n")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, counts), str(repeat)], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"the select() measurement failed:\n{done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def raise_open_files_limit(needed):
+    """Let this process open at least `needed` files if its hard limit allows
+    (macOS starts at 256); returns the soft limit now in force (None: no such limit)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        new = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
+def select_fd_limit():
+    """select() cannot watch a socket whose descriptor is FD_SETSIZE (1024) or
+    more; the selectors module's epoll or kqueue can. We move one socket of a
+    connected pair to a descriptor number >= FD_SETSIZE, send it a byte, and
+    ask both. Returns {'fd', 'fd_setsize', 'select_error', 'selector',
+    'selector_ready'}; on Windows, where the limit is a count of sockets
+    (512), not a number, 'fd' is None and nothing is tried."""
+    from .servers.selectserver import FD_SETSIZE
+
+    result = {"fd": None, "fd_setsize": FD_SETSIZE, "select_error": None, "selector": None, "selector_ready": None}
+    try:
+        import fcntl
+        import resource
+    except ImportError:
+        return result
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    sock, peer = socket.socketpair()
+    high = None
+    try:
+        raise_open_files_limit(FD_SETSIZE + 64)  # for a moment, so that number 1024 may exist
+        # F_DUPFD: a copy of the socket on the lowest free number >= FD_SETSIZE
+        high = socket.socket(fileno=fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD, FD_SETSIZE))
+        result["fd"] = high.fileno()
+        peer.send(b"hello")  # data waits: the socket is ready to read
+        try:
+            select.select([high], [], [], 0)
+        except ValueError as error:
+            result["select_error"] = f"{type(error).__name__}: {error}"
+        with selectors.DefaultSelector() as selector:
+            selector.register(high, selectors.EVENT_READ)
+            result["selector"] = type(selector).__name__
+            result["selector_ready"] = [key.fileobj for key, _ in selector.select(0)] == [high]
+    except OSError as error:  # the hard limit forbids descriptor 1024: that is a limit too
+        result["select_error"] = f"{type(error).__name__}: {error}"
+    finally:
+        if high is not None:
+            high.close()
+        sock.close()
+        peer.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+    return result

@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from labserver import primitives
+from labserver.load import launch
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +82,32 @@ def test_select_serves_client_2_first():
     events = [event for _, event in result["timeline"]]
     assert events == ["client 2 sent", "served client 2", "client 1 sent", "served client 1"]
     assert result["client2_waited_s"] < 0.2
+
+
+def test_select_cost_grows_with_sockets_and_the_selector_does_not():
+    result = primitives.select_cost(counts=(10, 1000), repeat=50)
+    small, big = result["rows"]
+    assert (small["n"], big["n"]) == (10, 1000)
+    assert big["highest_fd"] < result["fd_setsize"]  # a fresh process: select() can watch them all
+    assert big["select_us"] > 5 * small["select_us"]
+    assert big["selector_us"] < big["select_us"] / 5
+    assert result["selector"].endswith("Selector")
+
+
+def test_select_refuses_a_descriptor_at_fd_setsize():
+    result = primitives.select_fd_limit()
+    if result["fd"] is None:
+        pytest.skip("Windows: FD_SETSIZE counts sockets")
+    assert result["fd"] >= result["fd_setsize"] == 1024
+    assert result["select_error"].startswith("ValueError")
+    assert result["selector_ready"] is True
+
+
+def test_server_cpu_percent_tells_a_busy_wait_from_select():
+    with launch("busywait") as busy, launch("select") as sleepy:
+        spinning = primitives.server_cpu_percent(busy.pid, 0.5)
+        idle = primitives.server_cpu_percent(sleepy.pid, 0.5)
+        light = primitives.server_cpu_percent(sleepy.pid, 0.5, url=sleepy.url, rate=20)
+    assert spinning["cpu_pct"] > 10  # less than 100 on a shared machine, but far from 0
+    assert idle["cpu_pct"] < 5
+    assert 8 <= light["requests"] <= 11 and light["cpu_pct"] < 20

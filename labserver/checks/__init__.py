@@ -35,10 +35,17 @@ def passed(message):
 
 def call(function, *args, **kwargs):
     """Call the student's function, turning "not written yet" into a clear failure."""
-    name = getattr(function, "__name__", "your function")
     try:
         return function(*args, **kwargs)
-    except NotImplementedError:
+    except NotImplementedError as error:
+        # Name the function whose stub raised: if poll_until() calls an
+        # unwritten try_recv(), try_recv() is the one to write first.
+        frame = error.__traceback__
+        while frame.tb_next is not None:
+            frame = frame.tb_next
+        name = frame.tb_frame.f_code.co_name
+        if name == "<module>":
+            name = getattr(function, "__name__", "your function")
         raise CheckFailed(f"{name}() is not written yet: replace `raise NotImplementedError` with your code") from None
 
 

@@ -37,6 +37,7 @@ def build_parser():
 
     commands.add_parser("models", help="list the concurrency models, in lesson order")
     add_load_commands(commands)
+    add_grade_command(commands)
     return parser
 
 
@@ -79,6 +80,24 @@ def add_load_commands(commands):
     assignments.add_argument("--student", metavar="DIR", help="hidden: the student's repository")
     assignments.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
     assignments.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+
+
+def add_grade_command(commands):
+    """`grade` (the work is done in labserver.grade)."""
+    grade = commands.add_parser("grade", help="check any HTTP server against the project's checklist; print a score")
+    target = grade.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url",
+                        help="a running server that serves the demo site at its root, e.g. http://127.0.0.1:8000/")
+    target.add_argument("--cmd", metavar="COMMAND",
+                        help='start this server, then grade it: "python myserver.py --port {port} --root {root}" '
+                             "({port}: a free port, {root}: the demo site; python: this Python)")
+    grade.add_argument("--clients", type=positive_int, default=50, help="concurrent downloaders (default 50)")
+    grade.add_argument("--duration", type=positive_float, default=2.0, metavar="S",
+                       help="seconds they download for (default 2)")
+    grade.add_argument("--timeout", type=positive_float, default=3.0, metavar="S",
+                       help="seconds to wait for each answer (default 3)")
+    grade.add_argument("--start-timeout", type=positive_float, default=10.0, metavar="S",
+                       help="with --cmd: seconds the server has to accept connections (default 10)")
 
 
 def port_number(text):
@@ -129,6 +148,10 @@ def main(argv=None):
         from .load import commands  # imported only here: `serve` starts without it
 
         return commands.bench(args) if args.command == "bench" else commands.calibrate(args)
+    if args.command == "grade":
+        from . import grade  # imported only here, like the load commands
+
+        return grade.command(args)
     if args.command == "assignments":
         return build_assignments(args)
     if args.command == "models":

@@ -101,7 +101,9 @@ def nothing_left_running():
     # multiprocessing keeps one helper (its resource tracker) for the whole session: not ours to stop.
     children = [p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(_cmdline(p))]
     expect(not children, f"child processes still running: {[p.pid for p in children]}: stop() launched servers")
-    listening = [c.laddr for c in _connections(me) if c.status == psutil.CONN_LISTEN]
+    from ..servers.base import LISTENERS
+
+    listening = [sock.getsockname() for sock in list(LISTENERS) if sock.fileno() != -1]
     expect(not listening, f"sockets still listening at {listening}: a server was not stopped")
     passed(f"nothing left running (process {os.getpid()}): this notebook can be run again from the top")
 
@@ -112,9 +114,3 @@ def _cmdline(process):
     except Exception:  # it ended meanwhile, or we may not look
         return []
 
-
-def _connections(process):
-    try:
-        return process.net_connections(kind="inet")
-    except AttributeError:  # psutil < 6
-        return process.connections(kind="inet")

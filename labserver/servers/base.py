@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 
@@ -43,6 +44,11 @@ class Timeouts:
     send: float = 60.0  # a client that stops reading its response
 
 
+# Every listening socket a server opened, while it exists: so that a notebook
+# can check that it left none open (checks.nothing_left_running).
+LISTENERS = weakref.WeakSet()
+
+
 class ServerError(RuntimeError):
     """Misuse of a server: started twice, port in use, bad option."""
 
@@ -57,7 +63,9 @@ def make_listener(host, port, backlog=BACKLOG):
     """A listening TCP socket, with an error a student can act on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        listener = socket.create_server((host, port), family=family, backlog=backlog)
+        LISTENERS.add(listener)
+        return listener
     except OSError as error:
         if error.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
             raise ServerError(

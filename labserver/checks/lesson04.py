@@ -1,0 +1,364 @@
+"""Checks for lesson 04 (asynchronous, non-blocking): one small server, three ways.
+
+The exercises write the same server three times: it sends every message back
+upper-cased (an "upper echo"), as a callback for a selector loop, as a
+generator task for a scheduler, and as an asyncio coroutine. Each check runs
+the student's code on an event loop of its own (one thread for all clients),
+serves four real TCP clients with it, and talks to them in an order a
+one-client-at-a-time server cannot follow:
+
+    the clients send in reverse order, before anyone reads;
+    one client sends a longer message (5200 bytes);
+    (generator and asyncio) one client sends 256 KiB before it reads anything,
+      so the server finds its socket's buffer full and must wait to send;
+    one client shuts down its side, and must see the server close too,
+      while the others are still served.
+
+The loops are written out below, short enough to read: `check.SelectorLoop??`
+and `check.Scheduler??` in the notebook.
+"""
+
+import asyncio
+import inspect
+import select
+import selectors
+import socket
+import threading
+import time
+
+from . import CheckFailed, call, expect, passed
+
+CLIENTS = 4
+BIG = 256 * 1024
+WAIT = 3.0  # seconds a client waits for an answer before the check gives up
+
+
+# The three loops. Each one accepts connections on its own listener and serves
+# them with the student's code; pump(seconds) lets it run for a while.
+
+
+class SelectorLoop:
+    """Exercise 1: a selectors event loop like CallbackServer's, that calls
+    `callback(selector, sock)` whenever a client socket is readable."""
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.selector = selectors.DefaultSelector()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.accepted = []  # every server-side socket, closed at the end whatever the callback did
+
+    def connect(self):
+        client = _client(self.listener)
+        sock, _ = self.listener.accept()
+        sock.setblocking(False)  # as in every event loop: a recv() with nothing to read raises, never waits
+        self.accepted.append(sock)
+        self.selector.register(sock, selectors.EVENT_READ, self.callback)
+        return client
+
+    def pump(self, seconds):
+        for key, _ in self.selector.select(seconds):  # waits until a socket is ready
+            _run_student(key.data, self.selector, key.fileobj)  # the callback registered with it
+
+    def after_goodbye(self):
+        stale = [key.fileobj for key in self.selector.get_map().values() if key.fileobj.fileno() == -1]
+        expect(not stale, "you closed the socket but left it registered: call selector.unregister(sock) "
+                          "before sock.close(), or the selector keeps a dead socket")
+
+    def close(self):
+        self.selector.close()
+        for sock in self.accepted:
+            sock.close()
+        self.listener.close()
+
+
+class Scheduler:
+    """Exercise 2: a generator scheduler like CoroutineServer's. A task yields
+    ("recv", sock) or ("send", sock) where blocking code would block; the
+    scheduler resumes it once select() says that socket is ready."""
+
+    def __init__(self, task_function):
+        self.task_function = task_function
+        self.listener = _listener()
+        self.recv_wait = {}  # sock -> the task waiting to recv from it
+        self.send_wait = {}  # sock -> the task waiting to send to it
+        self.tasks = []
+        self.accepted = []
+
+    def connect(self):
+        client = _client(self.listener)
+        sock, _ = self.listener.accept()
+        sock.setblocking(False)
+        self.accepted.append(sock)
+        try:
+            name = getattr(self.task_function, "__name__", "your function")
+            task = _run_student(self.task_function, sock)
+            expect(inspect.isgenerator(task),
+                   f"{name}(sock) returned {type(task).__name__}, not a generator: a task contains `yield`")
+            self.tasks.append(task)
+            self.step(task)  # run it to its first yield
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def step(self, task):
+        """Resume `task` until its next yield; file it under what it waits for."""
+        try:
+            waits_for = _run_student(task.send, None)
+        except StopIteration:
+            return  # the task returned: its conversation is over
+        expect(isinstance(waits_for, tuple) and len(waits_for) == 2 and waits_for[0] in ("recv", "send"),
+               f"a task yields ('recv', sock) or ('send', sock); yours yielded {waits_for!r}")
+        why, sock = waits_for
+        expect(isinstance(sock, socket.socket) and sock.fileno() != -1,
+               f"yield ({why!r}, sock) with the task's open socket; yours yielded ({why!r}, {sock!r})")
+        (self.recv_wait if why == "recv" else self.send_wait)[sock] = task
+
+    def pump(self, seconds):
+        can_recv, can_send, _ = select.select(self.recv_wait, self.send_wait, [], seconds)  # waits
+        for sock in can_recv:
+            self.step(self.recv_wait.pop(sock))
+        for sock in can_send:
+            self.step(self.send_wait.pop(sock))
+
+    def after_goodbye(self):
+        pass
+
+    def close(self):
+        for task in self.tasks:
+            task.close()
+        for sock in self.accepted:
+            sock.close()
+        self.listener.close()
+
+
+class AsyncioLoop:
+    """Exercise 3: asyncio.start_server with `handler(reader, writer)`, on an
+    event loop in a helper thread (the notebook's own thread already runs one)."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.errors = []  # what went wrong inside the loop, reported by the main thread
+        self.tasks = set()
+        self.writers = []
+        self.listener = _listener()
+        self.loop = asyncio.new_event_loop()
+        # The loop's own error reports would be printed by a background thread: keep them.
+        self.loop.set_exception_handler(lambda loop, context: self.errors.append(context.get("message")))
+        self.thread = threading.Thread(target=self.loop.run_forever, name="labserver-check-asyncio", daemon=True)
+        self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self.serve, sock=self.listener), self.loop).result(5)
+
+    async def serve(self, reader, writer):
+        self.tasks.add(asyncio.current_task())
+        self.writers.append(writer)
+        name = getattr(self.handler, "__name__", "your function")
+        try:
+            await self.handler(reader, writer)
+        except NotImplementedError:
+            self.errors.append(f"{name}() is not written yet: replace `raise NotImplementedError` with your code")
+        except asyncio.CancelledError:
+            pass  # the check is over
+        except Exception as error:
+            self.errors.append(f"{name} raised {type(error).__name__}: {error}")
+
+    def connect(self):
+        return _client(self.listener)
+
+    def pump(self, seconds):
+        time.sleep(seconds)  # the loop runs in its own thread
+        if self.errors:
+            raise CheckFailed(self.errors[0])
+
+    def after_goodbye(self):
+        pass
+
+    def close(self):
+        async def shutdown():
+            self.server.close()
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for writer in self.writers:
+                writer.transport.abort()  # whatever the handler left open
+
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        except Exception:
+            pass  # a handler that ignores cancellation: the loop is stopped anyway
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+        self.listener.close()
+
+
+# What the clients do, the same for the three loops.
+
+
+def _listener():
+    """A listener whose connections have a small send buffer on the server's
+    side (accepted sockets inherit it): one recv() of a big message brings more
+    than send() can take at once."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def _client(listener):
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # before connect(): small, so big replies back up
+    sock.connect(listener.getsockname())
+    sock.setblocking(False)  # the check's clients and the loop share one thread: nobody may wait
+    return sock
+
+
+def _run_student(function, *args):
+    """Call the student's callback, or resume their task, with errors in words."""
+    try:
+        return call(function, *args)
+    except (CheckFailed, StopIteration):
+        raise
+    except BlockingIOError as error:
+        raise CheckFailed(f"recv() or send() found nothing to do and raised {type(error).__name__}: "
+                          "call recv() once each time the socket is ready (once per callback, once per "
+                          "yield), and send only when it is ready to send") from None
+    except Exception as error:
+        raise CheckFailed(f"your code raised {type(error).__name__}: {error}") from None
+
+
+def _exchange(loop, clients, i, message, read_late=False):
+    """Client i sends `message`; it must get it back upper-cased. With read_late,
+    the client reads nothing until its sending is stuck: the server's buffers fill."""
+    client, expected = clients[i], message.upper()
+    sent, got, stuck, reading = 0, b"", 0, not read_late
+    deadline = time.monotonic() + WAIT
+    while len(got) < len(expected):
+        stuck += 1
+        if sent < len(message):
+            try:
+                sent += client.send(message[sent:sent + 65536])
+                stuck = 0
+            except BlockingIOError:
+                pass
+        loop.pump(0.002)
+        reading = reading or stuck > 10  # read late: once the client cannot send any more
+        if reading:
+            try:
+                chunk = client.recv(65536)
+            except BlockingIOError:
+                chunk = None
+            except ConnectionError:
+                chunk = b""
+            if chunk == b"":
+                raise CheckFailed(f"client {i} sent {_short(message)}, and the server closed the connection "
+                                  f"after {len(got)} of {len(expected)} bytes back")
+            if chunk:
+                got += chunk
+                if got != expected[:len(got)]:
+                    break
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"client {i} sent {_short(message)} and waited {WAIT:g} s; got back "
+                              f"{len(got)} of {len(expected)} bytes")
+    if got != expected:
+        at = next((k for k in range(len(expected)) if got[k:k + 1] != expected[k:k + 1]), len(expected))
+        raise CheckFailed(f"client {i} sent {_short(message)}; byte {at} of the answer is wrong: got "
+                          f"{got[at:at + 12]!r}, expected {expected[at:at + 12]!r}. Lost bytes? send() may "
+                          f"take only part of what you give it, and returns how many bytes it took")
+
+
+def _receive(loop, clients, i, message, context=""):
+    """Client i, which sent `message`, reads until it has its answer."""
+    expected, got = message.upper(), b""
+    deadline = time.monotonic() + WAIT
+    while len(got) < len(expected) and got == expected[:len(got)]:
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"{context}client {i} sent {message!r} and waited {WAIT:g} s for the answer; "
+                              f"got {got!r}")
+        loop.pump(0.002)
+        try:
+            chunk = clients[i].recv(65536)
+        except BlockingIOError:
+            continue
+        except ConnectionError:
+            chunk = b""
+        if chunk == b"":
+            raise CheckFailed(f"{context}client {i} sent {message!r}, and the server closed the connection")
+        got += chunk
+    expect(got == expected, f"{context}client {i} sent {message!r}; expected {expected!r} back, got {got!r}")
+
+
+def _goodbye(loop, clients, i):
+    """Client i shuts down its side: the server must close the connection too."""
+    clients[i].shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + WAIT
+    while True:
+        loop.pump(0.002)
+        try:
+            data = clients[i].recv(65536)
+        except BlockingIOError:
+            data = None
+        except ConnectionError:
+            data = b""
+        if data == b"":
+            return
+        if data:
+            raise CheckFailed(f"client {i} said goodbye and got {_short(data)}: send nothing back on b''")
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"client {i} shut down its side (recv() returns b'' on the server), but the "
+                              f"server kept the connection open: close the socket when recv() returns b''")
+
+
+def _conversation(loop, big):
+    clients = []
+    try:
+        for _ in range(CLIENTS):
+            clients.append(loop.connect())
+        messages = [f"hello from client {i}\n".encode() for i in range(CLIENTS)]
+        for i in reversed(range(CLIENTS)):  # everyone sends before anyone reads
+            clients[i].send(messages[i])
+        for i in range(CLIENTS):
+            _receive(loop, clients, i, messages[i], "four clients sent at once; ")
+        _exchange(loop, clients, 1, bytes(range(97, 123)) * 200)  # 5200 bytes
+        if big:
+            _exchange(loop, clients, 2, b"abcdefgh" * (BIG // 8), read_late=True)
+        _goodbye(loop, clients, 0)
+        loop.after_goodbye()
+        _exchange(loop, clients, 3, b"still there?\n")
+    finally:
+        for client in clients:
+            client.close()
+        loop.close()
+
+
+def _short(data):
+    return repr(data) if len(data) <= 40 else f"{len(data)} bytes starting {data[:20]!r}"
+
+
+# The checks.
+
+
+def upper_echo(callback):
+    """Exercise 1: callback(selector, sock) for a selectors loop."""
+    _conversation(SelectorLoop(callback), big=False)
+    passed(f"{callback.__name__} served {CLIENTS} clients at once from one selector loop, "
+           "and closed the connection of the client who left")
+
+
+def upper_echo_task(task_function):
+    """Exercise 2: task_function(sock), a generator run by Scheduler."""
+    _conversation(Scheduler(task_function), big=True)
+    passed(f"{task_function.__name__} served {CLIENTS} clients as generator tasks, "
+           f"including a {BIG // 1024} KiB message sent through a full buffer")
+
+
+def upper_echo_async(handler):
+    """Exercise 3: async handler(reader, writer) for asyncio.start_server."""
+    name = getattr(handler, "__name__", "your function")
+    expect(inspect.iscoroutinefunction(handler), f"{name} should be a coroutine function: `async def {name}(reader, writer):`")
+    _conversation(AsyncioLoop(handler), big=True)
+    passed(f"{name} served {CLIENTS} clients on asyncio's event loop, "
+           f"including a {BIG // 1024} KiB message sent through a full buffer")

@@ -136,9 +136,9 @@ def leaked_solutions(instructor, student):
     import, a `with` statement from a demo) is public anyway: not a leak."""
     sources = ["".join(c["source"]) for c in instructor["cells"]]
     public = {line.strip() for s in sources for line in student_source(s).splitlines()}
-    text = "\n".join("".join(c["source"]) for c in student["cells"])
+    shown = {line.strip() for c in student["cells"] for line in "".join(c["source"]).splitlines()}
     solutions = {line for s in sources for line in solution_lines(s)} - public
-    return sorted(line for line in solutions if line in text)
+    return sorted(solutions & shown)
 
 
 def with_instructor_checks(student, instructor, name="notebook"):

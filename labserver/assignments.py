@@ -33,7 +33,7 @@ CHECK_MARK = "# Check (do not edit)"
 STUB = 'raise NotImplementedError("Exercise: replace this line with your code")'
 
 # What a student repository needs besides the notebooks (relative to the kit).
-RELEASE_FILES = ["labserver", "pyproject.toml", "environment.yml", "postBuild", "Makefile", "README.md"]
+RELEASE_FILES = ["labserver", "project", "pyproject.toml", "environment.yml", "postBuild", "Makefile", "README.md"]
 CLASSROOM = Path("classroom")
 
 

@@ -63,6 +63,7 @@ def test_the_release_is_complete(release):
     assert sorted(p.name for p in (release / "notebooks").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
     assert (release / ".github" / "workflows" / "classroom.yml").is_file()
     assert (release / "labserver" / "__init__.py").is_file() and (release / "pyproject.toml").is_file()
+    assert (release / "project" / "server.py").is_file(), "the project starter is missing"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

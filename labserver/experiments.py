@@ -8,13 +8,24 @@ connection it opens.
     with IterativeServer() as server:
         first_byte_while_busy(server.url)
     # {'download_s': 2.0, 'first_byte_s': 1.98, 'timed_out': False}
+
+Lessons 06 and 07 add experiments about threads and processes themselves:
+lost updates on a shared counter, what a thread and a process cost to start,
+what a child process can and cannot change, /cpu requests from several
+clients, and the GIL's switch interval.
 """
 
 import http.client
+import multiprocessing
+import os
 import socket
+import statistics
+import sys
 import threading
 import time
 from urllib.parse import urlsplit
+
+from .app.workloads import burn_cpu
 
 
 def _connect(url, timeout):
@@ -121,3 +132,273 @@ def send_raw(url, data, timeout=5):
         except TimeoutError:
             pass  # the server keeps the connection open: we have what it sent
     return received
+
+
+# Lesson 06: threads share memory.
+
+
+def racy_increment(counter):
+    """Add 1 to counter["n"] the way `counter["n"] += 1` does, in three steps:
+    read, compute, write. time.sleep(0) between the read and the write lets
+    another thread run right there, every time, as a thread switch at the
+    wrong moment would (since Python 3.10 that happens only rarely on its
+    own): the other thread reads the same old value, and one of the two
+    updates is lost."""
+    value = counter["n"]  # 1. read
+    time.sleep(0)  # (any other thread may run now)
+    counter["n"] = value + 1  # 2.-3. compute and write: overwrites what the others wrote meanwhile
+
+
+def count_in_threads(increment=racy_increment, threads=8, per_thread=200, counter=None):
+    """`threads` threads each call increment(counter) `per_thread` times, all
+    starting together. Returns {"expected", "counted", "lost", "seconds"}:
+    every update that another thread overwrote is missing from "counted"."""
+    counter = {"n": 0} if counter is None else counter
+    counter["n"] = 0
+    start_line = threading.Barrier(threads)
+    errors = []
+
+    def work():
+        try:
+            start_line.wait()
+            for _ in range(per_thread):
+                increment(counter)
+        except BaseException as error:  # reported below, not printed by threading
+            errors.append(error)
+            start_line.abort()  # the others must not wait for us at the start line
+
+    workers = [threading.Thread(target=work, name=f"counter-{i}") for i in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    seconds = time.perf_counter() - start
+    first = next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), None)
+    if first is not None:
+        raise first
+    expected = threads * per_thread
+    return {"expected": expected, "counted": counter["n"], "lost": expected - counter["n"], "seconds": seconds}
+
+
+def start_cost(kind="thread", count=100):
+    """Seconds to start `count` threads or processes and wait for each to end,
+    one after the other; kind is "thread" or "process". Each one runs an
+    empty function. Processes are spawned (a fresh Python interpreter each),
+    as labserver's process pool does. Returns {"kind", "count", "total_s", "each_ms"}."""
+    if kind == "thread":
+        make = threading.Thread
+    elif kind == "process":
+        make = multiprocessing.get_context("spawn").Process
+    else:
+        raise ValueError(f"kind must be 'thread' or 'process', not {kind!r}")
+    start = time.perf_counter()
+    for _ in range(count):
+        worker = make(target=os.getpid)  # a function of the standard library: a new process can find it
+        worker.start()
+        worker.join()
+        if kind == "process":
+            worker.close()  # reaped, its pipe closed
+    total = time.perf_counter() - start
+    return {"kind": kind, "count": count, "total_s": total, "each_ms": total / count * 1000}
+
+
+def threads_for_idle_clients(url, clients=100, settle=0.5):
+    """Open `clients` connections that send nothing, like browsers keeping
+    idle keep-alive connections, and count the threads of this process
+    before and while they are open. Meaningful for a server started in this
+    process (a notebook's `with ThreadPoolServer() as server:`). Returns
+    {"clients", "threads_before", "threads_during"}; every connection is
+    closed before it returns."""
+    parts = urlsplit(url)
+    before = threading.active_count()
+    sockets = []
+    try:
+        for _ in range(clients):
+            sockets.append(socket.create_connection((parts.hostname, parts.port), timeout=5))
+        time.sleep(settle)  # let the server accept them all
+        during = threading.active_count()
+    finally:
+        for sock in sockets:
+            sock.close()
+    return {"clients": clients, "threads_before": before, "threads_during": during}
+
+
+# Lesson 07: processes and the GIL.
+
+
+def gil_enabled():
+    """True on the usual CPython, False on a free-threaded build (3.13t and
+    later) running without its GIL."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else check()
+
+
+def _append_and_report(items, value, reply):
+    """In a child process: append to our copy of the list, send it back."""
+    items.append(value)
+    reply.send(items)
+    reply.close()
+
+
+def who_sees_the_change(items=(1, 2, 3), value=4):
+    """A thread and a child process each append `value` to a list the parent
+    made. Returns what the parent's list holds afterwards in each case, and
+    what the child process saw in its own copy:
+    {"after_thread", "after_process", "in_the_child"}."""
+    shared = list(items)
+    thread = threading.Thread(target=shared.append, args=(value,))
+    thread.start()
+    thread.join()
+
+    mine = list(items)
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe(duplex=False)
+    child = context.Process(target=_append_and_report, args=(mine, value, theirs))
+    child.start()  # `mine` is pickled: the child gets a copy
+    theirs.close()
+    try:
+        in_the_child = ours.recv() if ours.poll(30) else None
+    finally:
+        ours.close()
+        child.join()
+        child.close()
+    return {"after_thread": shared, "after_process": mine, "in_the_child": in_the_child}
+
+
+def burn(ms):
+    """Use `ms` milliseconds of CPU in pure Python (the work of /cpu?ms=N) and
+    return the rounds counted. Defined in a module, not in a notebook cell, so
+    that a process pool's fresh interpreters can import it by name."""
+    return burn_cpu(ms / 1000)
+
+
+def cpu_bound_requests(url, clients=4, ms=50, rounds=2, timeout=30):
+    """`clients` users each send `rounds` GET /cpu?ms=`ms` requests, one after
+    the other, each on a new connection (so any free worker, thread or
+    process, can take it). Returns {"clients", "requests", "wall_s", "rps",
+    "errors"}: if the server runs the work on several cores at once, the wall
+    time stays near rounds * ms; if it runs one at a time, it grows with the
+    number of clients."""
+    errors = []
+    go = threading.Event()
+
+    def user():
+        go.wait()
+        for _ in range(rounds):
+            conn = _connect(url, timeout)
+            try:
+                conn.request("GET", f"/cpu?ms={ms}", headers={"Connection": "close"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors.append(f"status {response.status}")
+            except OSError as error:
+                errors.append(f"{type(error).__name__}: {error}")
+            finally:
+                conn.close()
+
+    users = [threading.Thread(target=user, name=f"cpu-user-{i}") for i in range(clients)]
+    for thread in users:
+        thread.start()
+    start = time.perf_counter()
+    go.set()
+    for thread in users:
+        thread.join()
+    wall = time.perf_counter() - start
+    done = clients * rounds - len(errors)
+    return {"clients": clients, "requests": done, "wall_s": wall, "rps": done / wall, "errors": errors}
+
+
+def latency_during_cpu(url, cpu_ms=400, probes=20, switch_interval=None):
+    """How long small requests (GET /) take while one /cpu?ms=`cpu_ms` request
+    runs (cpu_ms=0: with nothing else running, for comparison). With a server
+    in this process, every thread involved (the /cpu worker, the server's
+    other threads, this client) shares one GIL, and switch_interval (seconds;
+    None keeps the current one) is how long a thread that wants the GIL waits
+    before it asks the running one to let go. The interval is restored before
+    returning. Returns {"switch_interval", "latencies_ms", "median_ms",
+    "mean_ms"} for the probes that ended while the /cpu request still ran."""
+    old = sys.getswitchinterval()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    busy = {}
+
+    def cpu_request():
+        conn = _connect(url, 30)
+        try:
+            conn.request("GET", f"/cpu?ms={cpu_ms}")
+            conn.getresponse().read()
+        except OSError:
+            pass
+        finally:
+            busy["done"] = time.perf_counter()
+            conn.close()
+
+    worker = threading.Thread(target=cpu_request, name="cpu-request") if cpu_ms else None
+    latencies = []
+    try:
+        if worker is not None:
+            worker.start()
+            time.sleep(0.05)  # the /cpu request is running now
+        conn = _connect(url, 10)
+        try:
+            for _ in range(probes):
+                if "done" in busy:
+                    break
+                start = time.perf_counter()
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                end = time.perf_counter()
+                if busy.get("done", end) >= end:  # only probes that ended while /cpu ran
+                    latencies.append((end - start) * 1000)
+        finally:
+            conn.close()
+            if worker is not None:
+                worker.join()
+    finally:
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(old)
+    return {"switch_interval": interval, "latencies_ms": latencies,
+            "median_ms": statistics.median(latencies) if latencies else None,
+            "mean_ms": statistics.fmean(latencies) if latencies else None}
+
+
+def process_tree(pid):
+    """The processes of a server launched with labserver.load.launch(): the
+    server process and its children, each as {"pid", "role", "threads",
+    "rss_mb"} (resident memory). Needs psutil; processes that end meanwhile
+    are left out."""
+    import psutil
+
+    rows = []
+    parent = psutil.Process(pid)
+    for number, process in enumerate([parent, *parent.children(recursive=True)]):
+        try:
+            with process.oneshot():
+                command = " ".join(process.cmdline())
+                role = ("server" if number == 0 else
+                        "multiprocessing's resource tracker" if "resource_tracker" in command else "worker")
+                rows.append({"pid": process.pid, "role": role, "threads": process.num_threads(),
+                             "rss_mb": process.memory_info().rss / 2**20})
+        except psutil.Error:
+            pass
+    return rows
+
+
+def _pid_after(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def start_workers(executor, workers, timeout=60.0):
+    """Make a ProcessPoolExecutor start all `workers` processes now, so that
+    their start-up is not part of what you measure next (since Python 3.9 it
+    starts them only when work arrives, and a fresh interpreter takes a while).
+    Returns the set of worker process ids."""
+    pids = set()
+    deadline = time.monotonic() + timeout
+    while len(pids) < workers and time.monotonic() < deadline:
+        # Short waits keep each worker busy, so the next job goes to another one.
+        pids |= set(executor.map(_pid_after, [0.05] * workers))
+    return pids

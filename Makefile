@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $(STAMP)
 
+# JupyterLab refuses to run as root unless told: containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: $(STAMP)
-	LABSERVER_PROFILE=lecture $(BIN)/jupyter lab notebooks/
+	LABSERVER_PROFILE=lecture $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
 # Every test: pytest for tests/, nbval (lax mode: only check cells assert) for notebooks/.
 test: $(STAMP)

@@ -1,7 +1,11 @@
 """The command line: `python -m labserver serve` (or `labserver serve`).
 
     labserver serve [--root DIR] [--host H] [--port N] [--model NAME] [--workers N]
-    labserver models
+    labserver models                          the concurrency models, in lesson order
+    labserver bench [--models a,b|all] [--clients 1,8,64] [--url URL] [--out DIR]
+    labserver calibrate [--url URL]           our load generator next to wrk
+    labserver grade --url URL | --cmd "python server.py --port {port} --root {root}"
+    labserver assignments build --out DIR     instructors: the student release
 
 Mistakes get one line on stderr and exit status 2, as Unix tools do.
 """

@@ -657,3 +657,62 @@ def test_quote_matches_what_the_listing_links_to():
     # The listing links with urllib's quote; it must round-trip through url_segments.
     for name in [XSS_FILE, "a&b \"q\" 'x'.txt", "caf\u00e9 au lait.png", "%2e.txt", "100%.txt"]:
         assert url_segments("/" + quote(name)) == [name]
+
+
+# ---------------------------------------------------------------------------
+# The small-file cache: one stat() per hit, never stale
+
+
+def test_a_cached_small_file_is_served_without_opening_it(tmp_path, monkeypatch):
+    write(tmp_path / "a.txt", b"old enough to cache\n")
+    app = StaticFiles(tmp_path)
+    assert call(app, "/a.txt").body == b"old enough to cache\n"
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("the file was opened again")
+
+    monkeypatch.setattr("labserver.app.static.os.open", no_open)
+    again = call(app, "/a.txt")
+    assert (again.status, again.body) == (200, b"old enough to cache\n")
+    assert call(app, "/a.txt", "Range: bytes=4-8").body == b"enoug"
+
+
+def test_a_changed_file_is_never_served_stale(tmp_path):
+    path = write(tmp_path / "a.txt", b"version 1\n")
+    app = StaticFiles(tmp_path)
+    assert call(app, "/a.txt").body == b"version 1\n"  # cached now
+    write(path, b"version 2\n", mtime=MTIME + 1)  # same size
+    assert call(app, "/a.txt").body == b"version 2\n"
+    path.unlink()
+    assert call(app, "/a.txt").status == 404
+
+
+def test_a_file_written_just_now_is_not_cached(tmp_path):
+    # Two writes within one tick of the file system's clock can leave the
+    # same mtime: a file that young is read from disk every time.
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"version 1\n")
+    app = StaticFiles(tmp_path)
+    assert call(app, "/a.txt").body == b"version 1\n"
+    before = path.stat()
+    path.write_bytes(b"version 2\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick
+    assert call(app, "/a.txt").body == b"version 2\n"
+
+
+def test_a_file_made_unreadable_is_not_served_from_the_cache(tmp_path, monkeypatch):
+    path = write(tmp_path / "a.txt", b"was public\n")
+    app = StaticFiles(tmp_path)
+    assert call(app, "/a.txt").status == 200
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr("labserver.app.static.os.open", lambda *a: opened.append(a) or real_open(*a))
+    call(app, "/a.txt")
+    assert opened == []  # a hit
+    path.chmod(0)
+    try:
+        response = call(app, "/a.txt")
+        assert len(opened) == 1  # the mode changed: the file system decides again
+        assert response.status == (200 if os.access(path, os.R_OK) else 403)  # root reads anything
+    finally:
+        path.chmod(0o644)

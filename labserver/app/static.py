@@ -15,6 +15,8 @@ Python's http.server has had several bugs in exactly this area.
 Trade-off: resolving a path (realpath: one lstat per folder level) costs more
 than the rest of a small request, so resolved paths are kept for one second.
 A file that moves, or a symlink that changes, is seen up to a second late.
+Small files are kept in memory too, but checked with one stat() per request,
+so a changed file is never served stale; the memory they take is bounded.
 """
 
 import html
@@ -28,9 +30,14 @@ from urllib.parse import quote, unquote_to_bytes
 
 from ..protocol import FileBody, Response, error_response, http_date
 
-# Files up to this size are read and sent with the head in one write; bigger
-# ones are streamed from disk in slices.
+# Files up to this size are read and sent with the head in one write, and
+# kept in memory; bigger ones are streamed from disk in slices.
 SMALL_FILE = 64 * 1024
+CACHE_BYTES = 32 * 1024 * 1024  # at most this much small-file content in memory
+# A file modified in the last second may be modified again within the file
+# system's clock tick, leaving its mtime unchanged: such a file is not cached
+# (git calls this "racily clean" and does the same).
+RACY = 1.0
 
 # Our own table first, so every platform (the Windows registry, a bare Linux
 # without /etc/mime.types) sends the same types for the demo site.
@@ -72,7 +79,12 @@ class StaticFiles:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise NotADirectoryError(f"document root is not a folder: {root}")
-        self._resolved = {}  # request path -> (expiry, real path or None, is a folder)
+        self._resolved = {}  # request path -> (expiry, segments, real path, kind)
+        # Small files: real path -> (stat signature, os.stat_result, content).
+        # A hit costs one stat() instead of open, fstat, read and close: on a
+        # 1 KiB file that is most of the system calls of a whole request.
+        self._small = {}
+        self._small_bytes = 0
 
     def __call__(self, request):
         if request.method == "OPTIONS":
@@ -142,6 +154,14 @@ class StaticFiles:
         return Response(200, [("Content-Type", "text/html; charset=utf-8")], body)
 
     def _file(self, request, real):
+        cached = self._small.get(real)
+        if cached is not None:
+            try:
+                if _signature(os.stat(real)) == cached[0]:
+                    return self._file_response(request, real, cached[1], cached[2])
+            except OSError:
+                pass  # gone or unreadable now: the slow path gives the right error
+            self._forget(real)
         try:
             fd = os.open(real, OPEN_FLAGS)
         except FileNotFoundError:
@@ -151,17 +171,40 @@ class StaticFiles:
         except OSError:
             return error_response(404, "There is no such page here.")
         try:
-            return self._file_response(request, real, fd)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a device, a pipe, a socket
+                os.close(fd)
+                return error_response(403, "Only regular files are served.")
+            if st.st_size > SMALL_FILE:
+                return self._file_response(request, real, st, fd)  # streamed from fd
+            content = os.read(fd, st.st_size)
+            os.close(fd)
         except BaseException:
             os.close(fd)
             raise
+        if len(content) != st.st_size:  # the file changed since fstat()
+            return error_response(500, "The file changed while it was being read.", close=True)
+        self._remember(real, st, content)
+        return self._file_response(request, real, st, content)
 
-    def _file_response(self, request, real, fd):
-        """The response for an open file; it closes `fd` or hands it on in a FileBody."""
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):  # a device, a pipe, a socket
-            os.close(fd)
-            return error_response(403, "Only regular files are served.")
+    def _remember(self, real, st, content):
+        if st.st_mtime > time.time() - RACY:
+            return
+        if self._small_bytes + len(content) > CACHE_BYTES:
+            self._small.clear()  # crude but bounded: a site bigger than the cache
+            self._small_bytes = 0
+        self._small[real] = (_signature(st), st, content)
+        self._small_bytes += len(content)
+
+    def _forget(self, real):
+        dropped = self._small.pop(real, None)  # pop: another thread may have got there first
+        if dropped is not None:
+            self._small_bytes -= len(dropped[2])
+
+    def _file_response(self, request, real, st, content):
+        """The response for a regular file: `content` is its bytes (a small
+        file) or an open fd, which is closed or handed on in a FileBody."""
+        streamed = isinstance(content, int)
         size = st.st_size
         etag = f'"{st.st_mtime_ns:x}-{size:x}"'
         headers = [
@@ -170,29 +213,35 @@ class StaticFiles:
             ("ETag", etag),
             ("Accept-Ranges", "bytes"),
         ]
+        start, end, status = 0, size, 200
         if not_modified(request, etag, st.st_mtime):
-            os.close(fd)
-            return Response(304, headers)
-        start, end = 0, size
-        status = 200
-        byte_range = requested_range(request, etag, st.st_mtime, size)
-        if byte_range == "unsatisfiable":
-            os.close(fd)
-            return error_response(416, "That range is not in the file.", headers=[("Content-Range", f"bytes */{size}")])
-        if byte_range is not None:
-            start, end = byte_range
-            status = 206
-            headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
-        if end - start > SMALL_FILE:
-            return Response(status, headers, file=FileBody(os.fdopen(fd, "rb"), start, end - start))
-        try:
-            os.lseek(fd, start, os.SEEK_SET)
-            body = os.read(fd, end - start)
-        finally:
-            os.close(fd)
-        if len(body) != end - start:  # the file shrank since fstat()
-            return error_response(500, "The file changed while it was being read.", close=True)
-        return Response(status, headers, body)
+            response = Response(304, headers)
+        elif (byte_range := requested_range(request, etag, st.st_mtime, size)) == "unsatisfiable":
+            response = error_response(416, "That range is not in the file.", headers=[("Content-Range", f"bytes */{size}")])
+        else:
+            if byte_range is not None:
+                (start, end), status = byte_range, 206
+                headers.append(("Content-Range", f"bytes {start}-{end - 1}/{size}"))
+            if streamed and end - start > SMALL_FILE:
+                return Response(status, headers, file=FileBody(os.fdopen(content, "rb"), start, end - start))
+            if streamed:  # a small range of a big file: read it, send it with the head
+                try:
+                    os.lseek(content, start, os.SEEK_SET)
+                    body = os.read(content, end - start)
+                finally:
+                    os.close(content)
+                if len(body) != end - start:  # the file shrank since fstat()
+                    return error_response(500, "The file changed while it was being read.", close=True)
+                return Response(status, headers, body)
+            return Response(status, headers, content[start:end] if status == 206 else content)
+        if streamed:
+            os.close(content)
+        return response
+
+
+def _signature(st):
+    """What changes when a file is rewritten, replaced or made unreadable."""
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode
 
 
 def url_segments(path):

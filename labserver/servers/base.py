@@ -201,6 +201,44 @@ class Server:
                 log.exception("%s crashed", threading.current_thread().name)
 
 
+class Waker:
+    """A socket that another thread can make readable: how stop(), or a
+    worker thread, interrupts an event loop blocked in select().
+
+    A socketpair, not a pipe: Windows' select() takes only sockets. Wakes
+    that come faster than the loop turns cost one byte, not one each."""
+
+    def __init__(self):
+        self.sock, self._writer = socket.socketpair()  # the loop selects on self.sock
+        self.sock.setblocking(False)
+        self._pending = False  # a byte is on its way: further wake() calls add nothing
+
+    def wake(self):
+        """From any thread: make the loop's next (or current) select() return."""
+        if not self._pending:
+            self._pending = True
+            try:
+                self._writer.send(b"x")
+            except OSError:
+                pass  # closed: the loop has ended anyway
+
+    def drain(self):
+        """In the loop, when self.sock is readable."""
+        # Drain first, then clear the flag: the other order could swallow the
+        # byte of a wake() that set the flag in between, and leave the flag
+        # set with nothing left to wake the loop.
+        try:
+            while self.sock.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        self._pending = False
+
+    def close(self):
+        self.sock.close()
+        self._writer.close()
+
+
 def tune_client_socket(sock):
     """Turn off Nagle's algorithm: a response head and its file body go out
     in two writes, and Nagle plus delayed ACKs would hold the second ~40 ms."""

@@ -19,11 +19,10 @@ conversation is cut into callbacks instead of reading from top to bottom.
 import heapq
 import itertools
 import selectors
-import socket
 import time
 from functools import partial
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, Waker, log
 
 EVENTS = {READ: selectors.EVENT_READ, WRITE: selectors.EVENT_WRITE}
 SLICE = 256 * 1024  # bytes sent to one client before the loop serves the others
@@ -49,10 +48,10 @@ class CallbackServer(Server):
         self.clients = {}  # client -> what it waits for: READ, WRITE or SLEEP
         self.sleepers = []  # heap of (wake_at, n, client): the /sleep timers
         self._order = itertools.count()  # breaks ties in the heap
-        self._wake_recv, self._wake_send = socket.socketpair()  # stop() writes here
+        self.waker = Waker()  # stop() makes it readable
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.listener, selectors.EVENT_READ, self.on_accept)
-        self.selector.register(self._wake_recv, selectors.EVENT_READ, self.on_wake)
+        self.selector.register(self.waker.sock, selectors.EVENT_READ, self.on_wake)
 
     def serve_forever(self):
         next_sweep = time.monotonic() + SWEEP
@@ -110,7 +109,7 @@ class CallbackServer(Server):
             client.set_deadline(want, self.timeouts)
 
     def on_wake(self, sock, mask):
-        sock.recv(4096)  # from stop(): the loop condition sees `stopping`
+        self.waker.drain()  # from stop(): the loop condition sees `stopping`
 
     def expire(self, now):
         for client, want in list(self.clients.items()):
@@ -128,15 +127,11 @@ class CallbackServer(Server):
     # Stopping.
 
     def wake(self):
-        try:
-            self._wake_send.send(b"x")
-        except OSError:
-            pass
+        self.waker.wake()
 
     def cleanup(self):
         for client in list(self.clients):
             self.close(client)
         self.sleepers.clear()
         self.selector.close()
-        self._wake_recv.close()
-        self._wake_send.close()
+        self.waker.close()

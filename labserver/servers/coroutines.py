@@ -21,7 +21,7 @@ import sys
 import time
 from collections import deque
 
-from .base import LINGER, READ, RECV_SIZE, WRITE, Client, Server, log, send_some
+from .base import LINGER, READ, RECV_SIZE, WRITE, Client, Server, Waker, log, send_some
 from .selectserver import FD_SETSIZE
 from ..protocol import Delay
 
@@ -42,7 +42,7 @@ class CoroutineServer(Server):
         self.deadlines = {}  # sock -> when its task gives up waiting (like sock.settimeout)
         self.tasks = set()  # every live task, to close them all on stop()
         self._order = itertools.count()  # breaks ties in the heap
-        self._wake_recv, self._wake_send = socket.socketpair()  # stop() writes here
+        self.waker = Waker()  # stop() makes it readable
         self.new_task(self.accept_clients())
         self.new_task(self.wait_for_stop())
         self.spawn(self.serve_forever)
@@ -151,19 +151,15 @@ class CoroutineServer(Server):
             client.close()
 
     def wait_for_stop(self):
-        yield "recv", self._wake_recv  # blocks until stop() writes a byte
+        yield "recv", self.waker.sock  # blocks until stop() writes a byte
 
     # Stopping.
 
     def wake(self):
-        try:
-            self._wake_send.send(b"x")
-        except OSError:
-            pass
+        self.waker.wake()
 
     def cleanup(self):
         for task in list(self.tasks):
             task.close()  # GeneratorExit at its yield: its `finally` closes the socket
         self.tasks.clear()
-        self._wake_recv.close()
-        self._wake_send.close()
+        self.waker.close()

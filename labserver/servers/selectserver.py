@@ -20,11 +20,10 @@ handler (a /cpu request) holds up every client.
 """
 
 import select
-import socket
 import sys
 import time
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Waker, log
 
 FD_SETSIZE = 512 if sys.platform == "win32" else 1024  # Windows: 512 sockets (CPython's build)
 MAX_CONNECTIONS = FD_SETSIZE - 24  # room for the listener, the wake socket, stdio, log files
@@ -45,20 +44,20 @@ class SelectServer(Server):
     def launch(self):
         self.listener.setblocking(False)
         self.clients = {}  # client -> what it waits for: READ, WRITE or SLEEP
-        self._wake_recv, self._wake_send = socket.socketpair()  # stop() writes here
+        self.waker = Waker()  # stop() makes it readable
         self.spawn(self.serve_forever)
 
     def serve_forever(self):
         while not self.stopping.is_set():
             # Rebuilt on every turn: select() remembers nothing between calls.
-            readers = [self._wake_recv]
+            readers = [self.waker.sock]
             if len(self.clients) < self.max_connections:
                 readers.append(self.listener)  # at the cap, new clients wait in the backlog
             readers += [client.sock for client, want in self.clients.items() if want == READ]
             writers = [client.sock for client, want in self.clients.items() if want == WRITE]
             readable, writable, _ = select.select(readers, writers, [], self.timeout())  # waits
-            if self._wake_recv in readable:
-                self._wake_recv.recv(4096)  # from stop(): the loop condition sees `stopping`
+            if self.waker.sock in readable:
+                self.waker.drain()  # from stop(): the loop condition sees `stopping`
             if self.listener in readable:
                 self.accept()
             ready = set(readable + writable)
@@ -103,14 +102,10 @@ class SelectServer(Server):
             client.set_deadline(want, self.timeouts)
 
     def wake(self):
-        try:
-            self._wake_send.send(b"x")
-        except OSError:
-            pass
+        self.waker.wake()
 
     def cleanup(self):
         for client in self.clients:
             client.close()
         self.clients.clear()
-        self._wake_recv.close()
-        self._wake_send.close()
+        self.waker.close()

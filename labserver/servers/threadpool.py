@@ -21,11 +21,10 @@ import heapq
 import itertools
 import queue
 import selectors
-import socket
 import time
 from collections import deque
 
-from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, log
+from .base import CLOSE, READ, SLEEP, WRITE, Client, Server, ServerError, Waker, log
 
 SLICE = 1024 * 1024  # bytes a worker sends for one client before serving others: smaller
 # slices cost a round trip through the selector each (measured: 256 KiB gave ~25% less bulk throughput)
@@ -52,11 +51,9 @@ class ThreadPoolServer(Server):
         self.clients = set()  # every open client, to close them all on stop()
         self.sleepers = []  # heap of (wake_at, n, client) for /sleep requests
         self._order = itertools.count()  # breaks ties in the heap
-        self._wake_recv, self._wake_send = socket.socketpair()
-        self._wake_recv.setblocking(False)
-        self._wake_pending = False
+        self.waker = Waker()  # workers and stop() make it readable
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
-        self.selector.register(self._wake_recv, selectors.EVENT_READ, "wake")
+        self.selector.register(self.waker.sock, selectors.EVENT_READ, "wake")
         self.spawn(self.watch)
         for _ in range(self.workers):
             self.spawn(self.work)
@@ -73,11 +70,7 @@ class ThreadPoolServer(Server):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "wake":
-                    # Drain first, then clear the flag: the other order could
-                    # swallow the byte of a worker that set the flag in between,
-                    # and leave the flag set with nothing left to wake us.
-                    self._drain_wake()
-                    self._wake_pending = False
+                    self.waker.drain()  # a worker gave a client back, or stop()
                 else:
                     self.selector.unregister(key.fileobj)  # a worker owns it now
                     del self.waiting[key.data]
@@ -141,26 +134,14 @@ class ThreadPoolServer(Server):
                 return
             want = client.handle(SLICE)
             self.returned.append((client, want))
-            if not self._wake_pending:
-                self._wake_pending = True
-                self._wake_send.send(b"x")
+            self.waker.wake()
 
     # Stopping.
 
     def wake(self):
         for _ in range(self.workers):
             self.ready.put(None)
-        try:
-            self._wake_send.send(b"x")
-        except OSError:
-            pass
-
-    def _drain_wake(self):
-        try:
-            while self._wake_recv.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
+        self.waker.wake()
 
     def close(self, client):
         self.clients.discard(client)
@@ -173,5 +154,4 @@ class ThreadPoolServer(Server):
             self.close(client)
         self.returned.clear()
         self.selector.close()
-        self._wake_recv.close()
-        self._wake_send.close()
+        self.waker.close()

@@ -167,7 +167,9 @@ def count_in_threads(increment=racy_increment, threads=8, per_thread=200, counte
             errors.append(error)
             start_line.abort()  # the others must not wait for us at the start line
 
-    workers = [threading.Thread(target=work, name=f"counter-{i}") for i in range(threads)]
+    # Daemon threads: if `increment` deadlocks (a lock never released), the
+    # kernel can still exit; a check waits for us with a deadline.
+    workers = [threading.Thread(target=work, name=f"counter-{i}", daemon=True) for i in range(threads)]
     start = time.perf_counter()
     for worker in workers:
         worker.start()

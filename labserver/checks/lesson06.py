@@ -3,6 +3,7 @@
 import threading
 import time
 
+from ..experiments import count_in_threads
 from . import CheckFailed, call, expect, passed
 
 GIVE_UP = 20.0  # seconds: an answer that hangs (a lock never released) fails instead of hanging the notebook
@@ -30,7 +31,7 @@ class RaceCounter(dict):
         super().__setitem__(key, value)
 
 
-def run_with_deadline(function, seconds=GIVE_UP):
+def run_with_deadline(function, seconds=None):
     """function() in a daemon thread: (returned, raised, finished). A thread
     that never finishes is left behind as a daemon and cannot stop the kernel
     from exiting."""
@@ -44,7 +45,7 @@ def run_with_deadline(function, seconds=GIVE_UP):
 
     thread = threading.Thread(target=target, name="labserver-check", daemon=True)
     thread.start()
-    thread.join(seconds)
+    thread.join(GIVE_UP if seconds is None else seconds)
     return outcome.get("returned"), outcome.get("raised"), not thread.is_alive()
 
 
@@ -54,36 +55,15 @@ def safe_increment(safe_increment, threads=8, per_thread=100):
     call(safe_increment, counter)  # "not written yet" if it still raises NotImplementedError
     expect(counter.get("n") == 42, f"safe_increment({{'n': 41}}) should leave {{'n': 42}}, it left {counter!r}")
 
-    counter = RaceCounter(n=0)
-    start_line = threading.Barrier(threads)
-    errors = []
-
-    def work():
-        try:
-            start_line.wait()
-            for _ in range(per_thread):
-                safe_increment(counter)
-        except threading.BrokenBarrierError:
-            pass
-        except Exception as error:
-            errors.append(error)
-            start_line.abort()
-
-    def everyone():
-        workers = [threading.Thread(target=work, daemon=True, name=f"labserver-check-{i}") for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-
-    _, _, finished = run_with_deadline(everyone)
+    # count_in_threads: the lesson's own experiment, on a counter that pauses
+    # between read and write, so that a missing lock loses updates every time.
+    counted, error, finished = run_with_deadline(
+        lambda: count_in_threads(safe_increment, threads, per_thread, counter=RaceCounter()))
     expect(finished, f"{threads} threads calling safe_increment did not finish within {GIVE_UP:.0f} s: "
                      f"is a lock acquired and never released? (`with lock:` releases it for you)")
-    if errors:
-        error = errors[0]
+    if error is not None:
         raise CheckFailed(f"safe_increment raised {type(error).__name__}: {error}")
-    expected = threads * per_thread
-    got = counter["n"]
+    expected, got = counted["expected"], counted["counted"]
     expect(got == expected,
            f"{threads} threads x {per_thread} calls should count {expected}, your function counted {got}: "
            f"{expected - got} updates lost. Hold ONE lock, shared by all threads, around the read AND the write")

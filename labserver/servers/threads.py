@@ -14,6 +14,14 @@ start fast, but an idle keep-alive client holds a whole thread, and only one
 thread at a time runs Python code (the GIL): /cpu requests take turns however
 many cores there are. Lesson 07 uses processes for that.
 
+The GIL is not fair, either. Every thread whose recv() returns must take the
+GIL back, and the thread that just let go of it often takes it again first.
+With 64 busy clients the median response stays at a few ms, but the slowest
+1 % wait 100 ms and more: some threads lose that race many times in a row
+(benchmarks/gil_tail.py shows it with 20 lines of plain sockets). The thread
+pool of lesson 06 has the same GIL and no such tail: its ready connections
+wait in a first-in, first-out queue, not in a scramble for the GIL.
+
 A cap keeps 10 000 clients from becoming 10 000 threads (socketserver's
 ThreadingMixIn has none): with max_threads clients being served, the accept
 loop waits for one to leave. The next clients are not refused: the kernel

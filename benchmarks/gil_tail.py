@@ -1,0 +1,151 @@
+"""Why a thread per connection has a long latency tail in CPython: the GIL.
+
+Measures, with wrk at 64 keep-alive clients, the smallest thread-per-connection
+HTTP server there is (recv, some pure-Python work, sendall: no labserver code)
+and the same work behind one queue, served by a small pool of threads. Only
+the amount of Python work per request changes from row to row.
+
+    .venv/bin/python benchmarks/gil_tail.py            # needs wrk
+    .venv/bin/python benchmarks/gil_tail.py --work 0,20,60 --clients 64
+
+What it shows: with no work, both answer within a few ms. As the work per
+request grows towards what a real server does (labserver spends ~30-60 us of
+Python per request), the median stays low, but the p99 of the thread per
+connection grows far faster: every thread whose recv() returns must take the
+GIL back, and the one that just let go often wins that race again, so some
+threads lose it many times in a row. A pool whose ready connections wait in
+a first-in, first-out queue keeps its tail short with the same GIL.
+"""
+
+import argparse
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024
+LOOPS_PER_US = 30  # measured by calibrate() in the server process
+
+
+def burn(us):
+    for _ in range(us * LOOPS_PER_US):
+        pass
+
+
+def calibrate():
+    global LOOPS_PER_US
+    start = time.perf_counter()
+    for _ in range(3_000_000):
+        pass
+    LOOPS_PER_US = max(1, round(3_000_000 / ((time.perf_counter() - start) * 1e6)))
+
+
+def thread_per_connection(listener, work_us):
+    def serve(sock):
+        with sock:
+            while sock.recv(65536):  # one small request per recv, as wrk sends them
+                burn(work_us)
+                sock.sendall(RESPONSE)
+
+    while True:
+        sock, _ = listener.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve, args=(sock,), daemon=True).start()
+
+
+def queue_and_pool(listener, work_us, workers=16):
+    """Each connection's thread only waits in recv() and queues the request;
+    `workers` threads take requests first in, first out, and answer them."""
+    ready = queue.SimpleQueue()
+
+    def reader(sock):
+        with sock:
+            done = threading.Event()
+            while sock.recv(65536):
+                done.clear()
+                ready.put((sock, done))
+                done.wait()
+
+    def worker():
+        while True:
+            sock, done = ready.get()
+            burn(work_us)
+            try:
+                sock.sendall(RESPONSE)
+            except OSError:
+                pass
+            done.set()
+
+    for _ in range(workers):
+        threading.Thread(target=worker, daemon=True).start()
+    while True:
+        sock, _ = listener.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=reader, args=(sock,), daemon=True).start()
+
+
+SERVERS = {"thread-per-connection": thread_per_connection, "queue+pool": queue_and_pool}
+
+
+def serve_main(kind, work_us, port):
+    calibrate()
+    listener = socket.create_server(("127.0.0.1", port), backlog=1024)
+    SERVERS[kind](listener, work_us)
+
+
+def wrk(port, clients, seconds):
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency",
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50, p99 = (to_ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in (50, 99))
+    return rps, p50, p99
+
+
+def to_ms(text):
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default="0,10,30,60", help="microseconds of Python per request (list)")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=3, help="seconds per point")
+    parser.add_argument("--serve", nargs=3, metavar=("KIND", "WORK_US", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        kind, work_us, port = args.serve
+        return serve_main(kind, int(work_us), int(port))
+    if shutil.which("wrk") is None:
+        parser.exit(2, "gil_tail.py: wrk is not installed (apt-get install wrk)\n")
+    try:
+        works = [int(w) for w in args.work.split(",")]
+    except ValueError:
+        parser.exit(2, f"gil_tail.py: --work must be whole numbers of microseconds, got {args.work!r}\n")
+    print(f"Python {sys.version.split()[0]}, {args.clients} keep-alive clients, wrk -t2, {args.duration} s per point")
+    print(f"{'server':<24}{'work us':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for work_us in works:
+        for kind in SERVERS:
+            port = free_port()
+            server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(work_us), str(port)])
+            try:
+                time.sleep(0.5)
+                rps, p50, p99 = wrk(port, args.clients, args.duration)
+                print(f"{kind:<24}{work_us:>8}{rps:>10,.0f}{p50:>9.2f}{p99:>9.1f}", flush=True)
+            finally:
+                server.kill()
+                server.wait()
+
+
+if __name__ == "__main__":
+    main()

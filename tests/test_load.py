@@ -12,6 +12,7 @@ psutil checking that nothing is left running afterwards.
 import importlib.util
 import json
 import os
+import select
 import socket
 import struct
 import threading
@@ -26,7 +27,8 @@ from labserver.load import (COLUMNS, WORKLOADS, LaunchedServer, Result, Workload
                             launch, load_results, parse_workload, parse_wrk, percentile, profile, run,
                             save_results, sweep)
 from labserver.load.commands import choose_models
-from labserver.load.engine import parse_status
+from labserver.load.engine import Engine, parse_status
+from labserver.load.generator import make_config
 from labserver.load.metrics import latency_bucket
 from labserver.servers import MODELS, ServerError
 
@@ -171,6 +173,30 @@ def test_chunked_responses_are_framed(tiny):
     result = run(server.url, clients=1, requests=20)
     assert result.requests == 20 and result.errors == 0
     assert result.bytes == 20 * len(b"hello world")
+
+
+@pytest.mark.parametrize("portable", [False, True])
+def test_epoll_and_selectors_paths_frame_alike(tiny, portable):
+    # Linux waits with epoll directly; portable=True takes the selectors path
+    # that macOS and Windows always take. Same responses, same counts.
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" + response(b"abc")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    cases = [(response(b"abc"), True), (interim, True), (chunked, True),
+             (response(b"abc", extra=b"Connection: close\r\n"), False)]
+    for answer, keep_alive in cases:
+        server = tiny(lambda request, number, answer=answer: answer)
+        config = make_config(server.url, 3, keep_alive, None, 10.0)
+        engine = Engine(config["family"], tuple(config["address"]), config["requests"], config["sequence"],
+                        3, keep_alive, portable=portable)
+        expected = "Selector" if portable or not hasattr(select, "epoll") else "Epoll"
+        assert type(engine.waiter).__name__ == expected
+        try:
+            assert engine.connect_all(5.0) == 3
+            report = engine.run(requests=30)
+        finally:
+            engine.close()
+        assert report["requests"] == 30 and sum(report["errors"].values()) == 0, answer
+        assert report["bytes"] == 30 * 3
 
 
 def test_request_count_and_new_connection_per_request(tiny):

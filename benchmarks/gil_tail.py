@@ -2,8 +2,8 @@
 
 Measures, with wrk at 64 keep-alive clients, the smallest thread-per-connection
 HTTP server there is (recv, some pure-Python work, sendall: no labserver code)
-and the same work behind one queue, served by a small pool of threads. Only
-the amount of Python work per request changes from row to row.
+and labserver's thread pool in miniature (one selector thread queues ready
+sockets for 16 workers). Only the Python work per request changes between rows.
 
     .venv/bin/python benchmarks/gil_tail.py            # needs wrk
     .venv/bin/python benchmarks/gil_tail.py --work 0,20,60 --clients 64
@@ -20,6 +20,7 @@ a first-in, first-out queue keeps its tail short with the same GIL.
 import argparse
 import queue
 import re
+import selectors
 import shutil
 import socket
 import subprocess
@@ -47,9 +48,12 @@ def calibrate():
 def thread_per_connection(listener, work_us):
     def serve(sock):
         with sock:
-            while sock.recv(65536):  # one small request per recv, as wrk sends them
-                burn(work_us)
-                sock.sendall(RESPONSE)
+            try:
+                while sock.recv(65536):  # one small request per recv, as wrk sends them
+                    burn(work_us)
+                    sock.sendall(RESPONSE)
+            except OSError:
+                pass  # wrk resets its connections when it stops
 
     while True:
         sock, _ = listener.accept()
@@ -57,38 +61,49 @@ def thread_per_connection(listener, work_us):
         threading.Thread(target=serve, args=(sock,), daemon=True).start()
 
 
-def queue_and_pool(listener, work_us, workers=16):
-    """Each connection's thread only waits in recv() and queues the request;
-    `workers` threads take requests first in, first out, and answer them."""
-    ready = queue.SimpleQueue()
-
-    def reader(sock):
-        with sock:
-            done = threading.Event()
-            while sock.recv(65536):
-                done.clear()
-                ready.put((sock, done))
-                done.wait()
+def selector_and_pool(listener, work_us, workers=16):
+    """labserver's thread pool in miniature: one thread waits for every socket
+    at once and queues the ready ones; `workers` threads take them first in,
+    first out, answer, and hand them back."""
+    selector = selectors.DefaultSelector()
+    ready, returned = queue.SimpleQueue(), queue.SimpleQueue()
+    wake_recv, wake_send = socket.socketpair()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(wake_recv, selectors.EVENT_READ, "wake")
 
     def worker():
         while True:
-            sock, done = ready.get()
-            burn(work_us)
+            sock = ready.get()
             try:
+                if not sock.recv(65536):
+                    sock.close()
+                    continue
+                burn(work_us)
                 sock.sendall(RESPONSE)
             except OSError:
-                pass
-            done.set()
+                sock.close()
+                continue
+            returned.put(sock)
+            wake_send.send(b"x")
 
     for _ in range(workers):
         threading.Thread(target=worker, daemon=True).start()
     while True:
-        sock, _ = listener.accept()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=reader, args=(sock,), daemon=True).start()
+        for key, _ in selector.select():
+            if key.data == "accept":
+                sock, _ = listener.accept()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                selector.register(sock, selectors.EVENT_READ)
+            elif key.data == "wake":
+                wake_recv.recv(65536)
+            else:
+                selector.unregister(key.fileobj)  # a worker owns it now
+                ready.put(key.fileobj)
+        while not returned.empty():
+            selector.register(returned.get(), selectors.EVENT_READ)
 
 
-SERVERS = {"thread-per-connection": thread_per_connection, "queue+pool": queue_and_pool}
+SERVERS = {"thread-per-connection": thread_per_connection, "selector+pool": selector_and_pool}
 
 
 def serve_main(kind, work_us, port):

@@ -246,10 +246,12 @@ def test_resets_timeouts_and_bad_responses_are_counted(tiny):
     assert result.errors_bad > 0 and result.requests == 0
 
 
-def test_many_clients_use_worker_processes(tiny):
-    server = tiny(lambda request, number: response(b"y" * 100))
-    # The warm-up lets this thread-per-connection server accept and start all 220.
-    result = run(server.url, clients=220, duration=0.8, warmup=0.5)
+def test_many_clients_use_worker_processes():
+    # An event loop, not TinyServer's thread per connection: with 220 threads
+    # the GIL's unfairness can starve one of them for longer than the run
+    # (see benchmarks/gil_tail.py), and this test is about the generator.
+    with MODELS["callbacks"]() as server:
+        result = run(server.url + "bytes/100", clients=220, duration=0.8, warmup=0.5)
     if (os.cpu_count() or 1) >= 2:
         assert result.client_processes >= 2
     assert len(result.per_client_requests) == 220

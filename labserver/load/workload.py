@@ -64,8 +64,10 @@ def parse_item(item):
 
 
 def encode_request(path, host, keep_alive=True):
-    """The bytes of one GET request, ready for send()."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "User-Agent: labserver-load"]
+    """The bytes of one GET request, ready for send(): the same bytes wrk
+    sends (no User-Agent), so that calibrating against wrk asks the server
+    for exactly the same work."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
     if not keep_alive:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

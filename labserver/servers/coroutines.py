@@ -104,18 +104,22 @@ class CoroutineServer(Server):
     def accept_clients(self):
         while True:
             yield "recv", self.listener  # blocks until a client connects
-            try:
-                sock, addr = self.listener.accept()
-            except BlockingIOError:
-                continue
-            except OSError as error:  # out of file descriptors, say
-                log.warning("accept failed: %s", error)
-                continue
-            if sys.platform != "win32" and sock.fileno() >= FD_SETSIZE:  # see lesson 03
-                log.warning("refused a client: select() cannot watch file descriptor %d", sock.fileno())
-                sock.close()
-                continue
-            self.new_task(self.serve_client(Client(sock, addr, self.app)))
+            # Everyone already waiting in the backlog, not one per turn of the
+            # loop: 256 clients connecting at once would otherwise wait up to
+            # 256 turns, their first requests unanswered meanwhile.
+            while True:
+                try:
+                    sock, addr = self.listener.accept()
+                except BlockingIOError:
+                    break
+                except OSError as error:  # out of file descriptors, say: next turn
+                    log.warning("accept failed: %s", error)
+                    break
+                if sys.platform != "win32" and sock.fileno() >= FD_SETSIZE:  # see lesson 03
+                    log.warning("refused a client: select() cannot watch file descriptor %d", sock.fileno())
+                    sock.close()
+                    continue
+                self.new_task(self.serve_client(Client(sock, addr, self.app)))
 
     def serve_client(self, client):
         """serve_blocking() in base.py, with a yield where it would block."""

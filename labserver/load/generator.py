@@ -11,11 +11,13 @@ loop; their reports come back as plain dicts and are added up. Every worker
 opens all of its connections, says so, and waits; only when all are ready do
 they start together, so the clock never measures connect().
 
-Why 16 and not more: one Python loop spends ~11 us of CPU per request where
-wrk spends ~6, and on a busy 2-core machine the scheduler gives each thread
-its share, not each program. Against nginx at 64 clients, one process reached
-0.5x wrk's req/s (wrk runs 2 threads), two processes 1.0x. Few clients rarely
-need more than one core, and a worker costs ~0.3 s to start (before the clock).
+Why 16: few clients rarely need more than one core, and a worker costs ~0.3 s
+to start (before the clock). Many clients against a fast server can: against
+nginx at 64 clients (~70k req/s) one loop used 75 % of a core, about 11 us
+of CPU per request, as much as wrk; on a 2-core machine the scheduler gives
+each process its share, so two loops keep up when a busy server competes for
+the same cores. Measured both ways, one or two processes at 64 clients gave
+the same req/s within this machine's noise.
 
 The generator shares the machine with the server, so a Result always carries
 the generator's own CPU (client_cpu_pct, all its processes, % of one core)

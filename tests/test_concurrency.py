@@ -215,6 +215,28 @@ def test_a_slow_client_holds_no_worker_and_is_closed_with_408(site):
         assert request_timeout - 0.5 <= took <= request_timeout + 3, took
 
 
+def test_a_fast_trickle_cannot_keep_a_worker_past_the_request_deadline(site):
+    # With fewer connections than workers, a worker may wait up to 1 ms for its
+    # client's next request itself (ThreadPoolServer.may_keep). A client that
+    # sends a byte every 0.2 ms would always be back within that wait: it must
+    # still go back to the selector, whose request deadline closes it.
+    with ThreadPoolServer(root=site, workers=4, request_timeout=1.0) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            start = time.monotonic()
+            answer = b""
+            try:
+                while time.monotonic() - start < 8:
+                    sock.send(b"p" if time.monotonic() - start > 0.01 else b"GET / HTTP/1.1\r\nX-Pad: ")
+                    if select.select([sock], [], [], 0.0002)[0]:
+                        answer = sock.recv(4096)
+                        break
+            except OSError:
+                pass  # reset while we were still sending: closed, as it should be
+            took = time.monotonic() - start
+    assert took < 3, f"the trickling client was still served after {took:.1f} s (request_timeout=1)"
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 408 ", b"HTTP/1.1 431 ")), answer
+
+
 def test_idle_connections_are_closed_silently_after_idle_timeout(site):
     with ThreadPoolServer(root=site, idle_timeout=1.0) as srv:
         fresh = socket.create_connection(("127.0.0.1", srv.port), timeout=10)

@@ -367,6 +367,13 @@ class Client:
             self.deadline = now + timeouts.idle
         return self.deadline
 
+    def out_of_time(self, now):
+        """True if a request has been arriving for longer than its deadline
+        allows, however busily. Models check this when the socket is ready:
+        their deadline sweeps only see clients that are waiting, and a client
+        trickling a byte every millisecond is often being served instead."""
+        return not self.lingering and self.conn.parser.has_partial_request and now >= self.deadline
+
     def give_up(self):
         """Deadline passed: a 408 if a request was half-way in (best effort), then close."""
         if not self.lingering and not self.out:

@@ -63,7 +63,10 @@ class SelectServer(Server):
             ready = set(readable + writable)
             now = time.monotonic()
             for client, want in list(self.clients.items()):
-                if client.sock in ready or want == SLEEP and now >= client.wake_at:
+                if want != SLEEP and client.out_of_time(now):  # ready or not: a trickle never waits long
+                    del self.clients[client]
+                    client.give_up()  # a 408, then close
+                elif client.sock in ready or want == SLEEP and now >= client.wake_at:
                     self.handle(client)
                 elif want != SLEEP and now >= client.deadline:
                     del self.clients[client]

@@ -115,6 +115,11 @@ class ThreadPoolServer(Server):
 
     def wait_for(self, client, want):
         self.waiting[client] = client.set_deadline(want, self.timeouts)
+        if client.out_of_time(time.monotonic()):  # a fast trickle: expire() would never see it
+            del self.waiting[client]
+            self.clients.discard(client)
+            client.give_up()
+            return
         events = selectors.EVENT_WRITE if want == WRITE else selectors.EVENT_READ
         self.selector.register(client.sock, events, client)
 

@@ -90,7 +90,8 @@ class CallbackServer(Server):
             self.selector.register(sock, selectors.EVENT_READ, partial(self.on_ready, client))
 
     def on_ready(self, client, sock=None, mask=None):
-        if self.clients[client] != SLEEP and client.out_of_time(time.monotonic()):  # a fast trickle: expire() would never see it
+        # A client trickling bytes is seldom found waiting by expire(): check here.
+        if self.clients[client] != SLEEP and client.out_of_time(time.monotonic()):
             self.close(client, give_up=True)
             return
         want = client.handle(SLICE)  # its socket is ready: recv() or send() will not block

@@ -128,7 +128,7 @@ class CoroutineServer(Server):
             while not conn.closing:
                 self.deadlines[sock] = client.set_deadline(READ, self.timeouts)
                 if client.out_of_time(time.monotonic()):
-                    raise TimeoutError  # a fast trickle: expire() only sees tasks that wait
+                    raise TimeoutError  # a trickle is seldom found waiting by expire()
                 yield "recv", sock  # blocks until the client sends something
                 conn.feed(sock.recv(RECV_SIZE))
                 while (chunks := conn.next_response()) is not None:

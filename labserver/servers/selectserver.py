@@ -63,7 +63,7 @@ class SelectServer(Server):
             ready = set(readable + writable)
             now = time.monotonic()
             for client, want in list(self.clients.items()):
-                if want != SLEEP and client.out_of_time(now):  # ready or not: a trickle never waits long
+                if want != SLEEP and client.out_of_time(now):  # ready or not: a trickle seldom waits
                     del self.clients[client]
                     client.give_up()  # a 408, then close
                 elif client.sock in ready or want == SLEEP and now >= client.wake_at:

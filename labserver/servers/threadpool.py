@@ -115,7 +115,7 @@ class ThreadPoolServer(Server):
 
     def wait_for(self, client, want):
         self.waiting[client] = client.set_deadline(want, self.timeouts)
-        if client.out_of_time(time.monotonic()):  # a fast trickle: expire() would never see it
+        if client.out_of_time(time.monotonic()):  # a trickle is seldom found waiting by expire()
             del self.waiting[client]
             self.clients.discard(client)
             client.give_up()

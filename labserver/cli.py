@@ -73,8 +73,10 @@ def add_load_commands(commands):
     calibrate.add_argument("--model", help=f"model to launch when there is no --url (default {DEFAULT_MODEL})")
     calibrate.add_argument("--workload", default="small", metavar="PATH_OR_NAME", help="one path or name (default small)")
     calibrate.add_argument("--clients", type=positive_int, default=64, help="concurrent connections (default 64)")
-    calibrate.add_argument("--duration", type=positive_float, default=5.0, metavar="S", help="seconds per run (default 5)")
-    calibrate.add_argument("--rounds", type=positive_int, default=2, help="wrk/labserver pairs, interleaved (default 2)")
+    calibrate.add_argument("--duration", type=positive_float, default=3.0, metavar="S", help="seconds per run (default 3)")
+    calibrate.add_argument("--rounds", type=positive_int, default=5, help="wrk/labserver pairs, interleaved (default 5)")
+    calibrate.add_argument("--pin", action="store_true",
+                           help="the launched server on core 0, wrk and our clients on the others (Linux)")
 
     assignments = commands.add_parser("assignments", help="instructors: build the student release of the lessons")
     assignments.add_argument("action", choices=["build", "hidden"],

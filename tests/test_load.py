@@ -199,6 +199,23 @@ def test_epoll_and_selectors_paths_frame_alike(tiny, portable):
         assert report["bytes"] == 30 * 3
 
 
+def test_a_repeated_head_is_reused_and_a_different_one_is_parsed(tiny):
+    # The engine keeps the last head it parsed: the same head again skips the
+    # parsing. Heads that differ only in Content-Length must never be taken
+    # for one another, whether the body comes in one recv or in many.
+    sizes = [10, 10, 100_000, 10, 100_000, 100_000, 7]
+    served = []
+
+    def answer(request, number):
+        served.append(sizes[len(served) % len(sizes)])
+        return response(b"x" * served[-1])
+
+    server = tiny(answer)
+    result = run(server.url, clients=1, requests=50)
+    assert result.requests == 50 and result.errors == 0
+    assert result.bytes == sum(sizes[i % len(sizes)] for i in range(50))
+
+
 def test_request_count_and_new_connection_per_request(tiny):
     server = tiny(lambda request, number: response(extra=b"Connection: close\r\n"))
     result = run(server.url, clients=3, requests=60, keep_alive=False)
@@ -501,12 +518,44 @@ def test_cli_calibrate_without_wrk_says_so(monkeypatch, capsys):
     assert "wrk is not installed" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(not any(os.access(os.path.join(d, "wrk"), os.X_OK)
-                            for d in os.environ.get("PATH", "").split(os.pathsep)), reason="wrk is not installed")
+HAVE_WRK = any(os.access(os.path.join(d, "wrk"), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep))
+
+
+@pytest.mark.skipif(not HAVE_WRK, reason="wrk is not installed")
 def test_cli_calibrate_compares_with_wrk(capsys):
     with ThreadPoolServer(port=0) as server:  # a short smoke run: the ratio itself is noise here
         status = cli_main(["calibrate", "--url", server.url + "bytes/100", "--clients", "4",
-                           "--duration", "0.3", "--rounds", "1"])
+                           "--duration", "0.3", "--rounds", "2"])
     out = capsys.readouterr().out
-    assert status == 0
-    assert "labserver / wrk =" in out and out.count("req/s") >= 2
+    assert out.count("ratio ") == 2 and out.count("req/s") >= 4  # each round, and its own ratio
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith("labserver / wrk = ")
+    ratio = float(verdict.split("= ")[1].split()[0])
+    # Exit status 0 within 10 % of wrk, 1 outside: a script can check it.
+    assert status in (0, 1) and ("NOT within" in verdict) == (status == 1)
+    if abs(ratio - 1) < 0.095 or abs(ratio - 1) > 0.105:  # clear of the printed rounding
+        assert status == (0 if abs(ratio - 1) <= 0.10 else 1)
+
+
+@pytest.mark.skipif(not HAVE_WRK or len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()) < 2,
+                    reason="needs wrk, CPU affinity and 2 cores")
+def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
+    from labserver.load import wrk as calibration
+
+    cores = sorted(os.sched_getaffinity(0))
+    seen = []  # (tool, the cores it ran on), read while it runs
+
+    def spy_wrk(command, **options):
+        child = psutil.Popen(command, preexec_fn=options.get("preexec_fn"), stdout=-1, stderr=-1, text=True)
+        seen.append(("wrk", sorted(child.cpu_affinity())))
+        out, err = child.communicate()
+        return calibration.subprocess.CompletedProcess(command, child.returncode, out, err)
+
+    monkeypatch.setattr(calibration.subprocess, "run", spy_wrk)
+    with ThreadPoolServer(port=0) as server:
+        outcome = calibration.calibrate(server.url + "bytes/100", clients=2, duration=1, rounds=1,
+                                        cpus=cores[1:])
+    assert seen and all(cpus == cores[1:] for tool, cpus in seen)
+    ours = [r for r in outcome["runs"] if r["tool"] == "labserver"]
+    assert len(ours) == 1 and ours[0]["rps"] > 0 and outcome["round_ratios"] == [ours[0]["ratio"]]
+    assert outcome["within"] == (abs(outcome["ratio"] - 1) <= calibration.TOLERANCE)

@@ -8,8 +8,9 @@ The parsers live in labserver/cli.py; this module does the work, and is only
 imported when one of these commands runs, so `labserver serve` starts fast.
 Exit status: 0 done, 2 a usage mistake or a missing tool (one line on stderr),
 130 interrupted by Ctrl-C (what was measured until then is still written).
-`calibrate` without wrk exits with 2: nothing could be compared, and a script
-that checks the calibration must not take that for a pass.
+`calibrate` exits with 1 when labserver / wrk is off by more than 10 %, and
+with 2 without wrk: nothing could be compared, and a script that checks the
+calibration must not take that for a pass.
 """
 
 import datetime
@@ -117,8 +118,15 @@ def write_plots(rows, out_dir):
 def calibrate(args):
     if calibration.wrk_path() is None:
         return fail("wrk is not installed (e.g. apt-get install wrk): nothing to compare with")
+    try:
+        server_cpus, client_cpus = pinning(args.pin)
+    except ValueError as error:
+        return fail(str(error))
     if args.url is not None:
-        return calibrate_url(args.url, args, pid=args.pid)
+        if args.pin:
+            print(f"--pin: the tools run on cores {','.join(map(str, client_cpus))}; the server at --url is "
+                  f"yours to pin (e.g. taskset -c {server_cpus[0]})", flush=True)
+        return calibrate_url(args.url, args, pid=args.pid, cpus=client_cpus)
     try:
         model = choose_models(args.model)[0]
         path = parse_workload(args.workload)
@@ -129,31 +137,40 @@ def calibrate(args):
     from .launch import launch
 
     try:
-        with launch(model) as server:
-            return calibrate_url(server.url.rstrip("/") + path[0][0], args, pid=server.pid, label=model)
+        with launch(model, cpus=server_cpus) as server:
+            return calibrate_url(server.url.rstrip("/") + path[0][0], args, pid=server.pid, label=model,
+                                 cpus=client_cpus)
     except ServerError as error:
         return fail(str(error))
 
 
-def calibrate_url(url, args, pid=None, label=None):
+def calibrate_url(url, args, pid=None, label=None, cpus=None):
+    """Exit status 0: labserver / wrk within calibration.TOLERANCE; 1: outside it."""
     print(f"Calibrating on {url}{f' ({label} model)' if label else ''}: {args.clients} clients, "
           f"{calibration.whole_seconds(args.duration)} s per run, {args.rounds} rounds of wrk then labserver",
           flush=True)
     try:
         outcome = calibration.calibrate(url, args.clients, args.duration, args.rounds, pid=pid,
-                                        on_run=print_run)
+                                        on_run=print_run, cpus=cpus)
     except (calibration.CalibrationError, LoadError) as error:
         return fail(str(error))
     except KeyboardInterrupt:
         return 130
     ratio = outcome["ratio"]
-    print(f"labserver / wrk = {ratio:.2f}" if ratio is not None else "wrk measured nothing: no ratio",
-          f"(median req/s {outcome['ours_rps']:,.0f} vs {outcome['wrk_rps']:,.0f})")
-    return 0
+    if ratio is None:
+        print("wrk measured nothing: no ratio")
+        return 1
+    rounds = [r for r in outcome["round_ratios"] if r is not None]
+    limit = f"{calibration.TOLERANCE:.0%}"
+    print(f"labserver / wrk = {ratio:.2f} (median req/s {outcome['ours_rps']:,.0f} vs {outcome['wrk_rps']:,.0f};"
+          f" rounds {min(rounds):.2f}-{max(rounds):.2f}): "
+          + (f"within {limit}" if outcome["within"] else f"NOT within {limit}"))
+    return 0 if outcome["within"] else 1
 
 
 def print_run(run):
-    cpu = run.get("client_cpu_pct")
+    cpu, ratio = run.get("client_cpu_pct"), run.get("ratio")
     print(f"  round {run['round']}  {run['tool']:<9} {run['rps']:>10,.0f} req/s   "
           f"p50 {run['p50_ms'] or 0:6.2f} ms   p99 {run['p99_ms'] or 0:7.2f} ms   "
-          f"client CPU {'-' if cpu is None else f'{cpu:.0f} %'}   errors {run['errors']}", flush=True)
+          f"client CPU {'-' if cpu is None else f'{cpu:.0f} %'}   errors {run['errors']}"
+          + (f"   ratio {ratio:.2f}" if ratio is not None else ""), flush=True)

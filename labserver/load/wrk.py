@@ -6,7 +6,14 @@ server, the numbers it reports are the server's, not its own. Both run on the
 same machine as the server, so the comparison is interleaved in one session
 (wrk, ours, wrk, ours, ...): noise on a fast server is 10-20 % from run to
 run, and drift (another process, a warm CPU) then hits both alike. The ratio
-of the medians is the result.
+of the medians is the result, and each round's own ratio shows how far
+one run can be trusted. Within TOLERANCE (10 %) the generator is as fast as
+wrk there; below it, the generator is the limit (its CPU says so).
+
+On 2 cores the server and either tool share the CPU, and a server with
+several processes swings most (34k-47k req/s from run to run, whichever tool
+loads it): pinning the server to one core and the tools to the others
+(`cpus`) takes the scheduler's share out of the comparison.
 
 Trade-off: wrk fetches one URL, so a calibration uses one path, not a mix.
 """
@@ -35,6 +42,7 @@ WRK_PATTERNS = {
 }
 TO_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 BYTES = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}  # wrk counts in 1024s
+TOLERANCE = 0.10  # labserver / wrk within 1 +- this: the generator is not the limit
 
 
 class CalibrationError(RuntimeError):
@@ -67,14 +75,18 @@ def children_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def run_wrk(url, clients, duration, threads=None):
-    """One wrk run -> parse_wrk()'s dict plus 'client_cpu_pct' (wrk's CPU)."""
-    threads = threads or max(1, min(clients, os.cpu_count() or 1))  # at least one connection per thread
+def run_wrk(url, clients, duration, threads=None, cpus=None):
+    """One wrk run -> parse_wrk()'s dict plus 'client_cpu_pct' (wrk's CPU).
+    cpus: run wrk on these cores only (Linux)."""
+    cores = len(cpus) if cpus else os.cpu_count() or 1
+    threads = threads or max(1, min(clients, cores))  # at least one connection per thread
     command = [wrk_path() or "wrk", f"-t{threads}", f"-c{clients}", f"-d{whole_seconds(duration)}s",
                "--latency", url]
+    pin_wrk = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # in the child, before exec
     cpu_before, started = children_cpu_seconds(), time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60,
+                              preexec_fn=pin_wrk)
     except subprocess.TimeoutExpired:
         raise CalibrationError("wrk did not finish") from None
     elapsed = time.perf_counter() - started
@@ -91,33 +103,39 @@ def whole_seconds(duration):
     return max(1, round(duration))
 
 
-def run_ours(url, clients, duration, pid=None):
-    result = run(url, clients, duration=duration, pid=pid)
+def run_ours(url, clients, duration, pid=None, cpus=None):
+    result = run(url, clients, duration=duration, pid=pid, cpus=cpus)
     return {"rps": result.rps, "mbps_wire": result.mbps_wire, "p50_ms": result.p50_ms,
             "p99_ms": result.p99_ms, "errors": result.errors, "client_cpu_pct": result.client_cpu_pct,
             "cpu_pct": result.cpu_pct}
 
 
-def calibrate(url, clients=64, duration=5.0, rounds=2, pid=None, on_run=None):
+def calibrate(url, clients=64, duration=3.0, rounds=5, pid=None, on_run=None, cpus=None):
     """wrk and labserver's generator against `url`, interleaved `rounds` times,
-    for `duration` seconds each (rounded to whole seconds: wrk's unit).
+    for `duration` seconds each (rounded to whole seconds: wrk's unit); with
+    `cpus`, both tools run on those cores only.
 
     Returns {'runs': [{'tool', 'round', 'rps', ...}], 'wrk_rps', 'ours_rps',
-    'ratio'}: medians of each tool's req/s, and ours / wrk. on_run(run) is
-    called after each run (the CLI prints it)."""
+    'ratio', 'round_ratios', 'within'}: medians of each tool's req/s, ours /
+    wrk, each round's ours / wrk, and whether the ratio is within TOLERANCE.
+    on_run(run) is called after each run (the CLI prints it)."""
     if wrk_path() is None:
         raise CalibrationError("wrk is not installed (e.g. apt-get install wrk)")
     duration = whole_seconds(duration)  # the same for both tools
-    run_wrk(url, clients, 1)  # warm-up, not recorded: first connections, caches
-    runs = []
+    run_wrk(url, clients, 1, cpus=cpus)  # warm-up, not recorded: first connections, caches
+    runs, round_ratios = [], []
     for number in range(1, rounds + 1):
-        for tool, measure in (("wrk", run_wrk), ("labserver", run_ours)):
-            measured = measure(url, clients, duration) if tool == "wrk" else measure(url, clients, duration, pid)
-            measured.update(tool=tool, round=number)
-            runs.append(measured)
-            if on_run is not None:
-                on_run(measured)
+        theirs = dict(run_wrk(url, clients, duration, cpus=cpus), tool="wrk", round=number)
+        if on_run is not None:
+            on_run(theirs)
+        ours = dict(run_ours(url, clients, duration, pid, cpus=cpus), tool="labserver", round=number)
+        ours["ratio"] = ours["rps"] / theirs["rps"] if theirs["rps"] else None
+        round_ratios.append(ours["ratio"])
+        if on_run is not None:
+            on_run(ours)
+        runs += [theirs, ours]
     wrk_rps = statistics.median(r["rps"] for r in runs if r["tool"] == "wrk")
     ours_rps = statistics.median(r["rps"] for r in runs if r["tool"] == "labserver")
-    return {"runs": runs, "wrk_rps": wrk_rps, "ours_rps": ours_rps,
-            "ratio": ours_rps / wrk_rps if wrk_rps else None}
+    ratio = ours_rps / wrk_rps if wrk_rps else None
+    return {"runs": runs, "wrk_rps": wrk_rps, "ours_rps": ours_rps, "ratio": ratio,
+            "round_ratios": round_ratios, "within": ratio is not None and abs(ratio - 1) <= TOLERANCE}

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from labserver.servers import ServerError
-from labserver.servers.processes import ProcessPoolServer, usable_cpus
+from labserver.servers.processes import OWN_LISTENERS, ProcessPoolServer, usable_cpus
 from labserver.servers.threads import ThreadPerConnectionServer
 
 HELLO = b"hello, world\n"
@@ -88,8 +88,8 @@ def worker_processes():
     return workers
 
 
-def server_side_connections(port):
-    proc = psutil.Process()
+def server_side_connections(port, proc=None):
+    proc = proc or psutil.Process()
     conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
     return [c for c in conns if c.laddr and c.laddr.port == port]
 
@@ -264,6 +264,45 @@ def test_default_pool_size_is_one_worker_per_cpu(site):
     assert ProcessPoolServer(root=site).workers == usable_cpus() >= 1
     with pytest.raises(ServerError):
         ProcessPoolServer(root=site, workers=0)
+
+
+def test_a_taken_port_is_refused_even_with_own_listeners(site):
+    # On Linux the pool listens with SO_REUSEPORT, which would let a second
+    # pool join the first one's port and steal half its connections.
+    with ProcessPoolServer(root=site, workers=2) as first:
+        for other in (ProcessPoolServer(root=site, workers=2, port=first.port),
+                      ThreadPerConnectionServer(root=site, port=first.port)):
+            with pytest.raises(ServerError, match="in use"):
+                other.start()
+        assert requests.get(first.url + "hello.txt", timeout=10).content == HELLO
+    with socket.socket() as other:  # and when something else holds the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with pytest.raises(ServerError, match="in use"):
+            ProcessPoolServer(root=site, workers=2, port=other.getsockname()[1]).start()
+    assert worker_processes() == []
+
+
+@pytest.mark.skipif(not OWN_LISTENERS, reason="Linux spreads connections over SO_REUSEPORT listeners")
+def test_new_connections_are_dealt_to_every_worker_even_a_busy_one(site):
+    # With one shared listener, a worker busy on /cpu accepts nothing and the
+    # other takes every new connection. With a listener each, the kernel
+    # deals them out by a hash of their addresses, whoever is awake.
+    with ProcessPoolServer(root=site, workers=2) as srv:
+        busy = socket.create_connection(("127.0.0.1", srv.port))
+        busy.sendall(b"GET /cpu?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)  # its worker is computing now
+        clients = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(24)]
+        for sock in clients:  # all connected and asking while one worker is busy
+            sock.sendall(GET_HELLO)
+        for sock in [busy, *clients]:
+            sock.settimeout(10)
+            assert read_response(sock)[0] == 200
+        held = sorted(sum(c.status == psutil.CONN_ESTABLISHED for c in server_side_connections(srv.port, worker))
+                      for worker in worker_processes())
+        for sock in [busy, *clients]:
+            sock.close()
+    assert sum(held) == 25 and held[0] >= 4, f"connections per worker: {held}"
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")

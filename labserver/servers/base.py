@@ -59,11 +59,19 @@ def demo_site():
     return DEMO_SITE
 
 
-def make_listener(host, port, backlog=BACKLOG):
-    """A listening TCP socket, with an error a student can act on."""
+def make_listener(host, port, backlog=BACKLOG, reuse_port=False):
+    """A listening TCP socket, with an error a student can act on.
+
+    reuse_port: SO_REUSEPORT, so that other sockets can listen on the same
+    port (the processes model's workers). Other servers could join then too,
+    so a port that is already taken is refused first, by a plain bind."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        listener = socket.create_server((host, port), family=family, backlog=backlog)
+        if reuse_port and port != 0:
+            with socket.socket(family) as probe:  # in use? then this raises EADDRINUSE
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as create_server does
+                probe.bind((host, port))
+        listener = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
         LISTENERS.add(listener)
         return listener
     except OSError as error:
@@ -84,6 +92,7 @@ class Server:
     name = "base"
     description = ""
     concurrent = True  # serves several clients at once (the iterative model does not)
+    reuse_port = False  # SO_REUSEPORT on the listener (see make_listener)
 
     default_idle_timeout = Timeouts.idle
 
@@ -109,7 +118,7 @@ class Server:
             if self._started:
                 raise ServerError(f"{self!r} is already started; call stop() first or create a new server")
             # If binding fails (port in use), nothing has changed: fix and retry.
-            self.listener = make_listener(self.host, self.requested_port)
+            self.listener = make_listener(self.host, self.requested_port, reuse_port=self.reuse_port)
             self._port = self.listener.getsockname()[1]  # port 0 resolved to the real one
             self._started = True
         try:

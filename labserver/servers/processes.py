@@ -7,6 +7,14 @@ connections with the callback server of lesson 04; the kernel hands each
 new connection to one of the workers waiting for it. Apache's prefork,
 gunicorn and nginx's worker processes work this way.
 
+Who gets a connection, though? Whichever worker is awake first: on a busy
+machine one worker took 8 connections of 8, or 60 of 64, while the other sat
+idle, and the server ran at one core's speed. So on Linux every worker but
+the first opens its own listening socket on the same port (SO_REUSEPORT,
+as nginx's `reuseport` does), and the kernel deals new connections out
+between the sockets by a hash of their addresses: spread evenly on average,
+whoever is awake. (macOS and Windows do not spread that way: they share one.)
+
 Each process has its own interpreter and its own GIL, so /cpu requests run on
 all cores at once, which the threads of one process cannot do (lesson 06).
 
@@ -35,14 +43,18 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from multiprocessing import reduction, resource_tracker
 from multiprocessing.connection import wait
 
 from ..app import make_app
-from .base import Server, ServerError, demo_site, log
+from .base import BACKLOG, Server, ServerError, demo_site, log
 from .callbacks import CallbackServer
 
+# Linux spreads connections over the sockets of a SO_REUSEPORT group; BSDs and
+# macOS accept the option but give each connection to one socket, Windows lacks it.
+OWN_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 START_TIMEOUT = 30.0  # seconds for every worker to import labserver and report ready
 JOIN_TIMEOUT = 3.0  # seconds stop() waits for the workers before it terminates them
 EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
@@ -60,6 +72,7 @@ def usable_cpus():
 class ProcessPoolServer(Server):
     name = "processes"
     description = "a pool of worker processes sharing one listener: one GIL per core"
+    reuse_port = OWN_LISTENERS  # the workers' own listeners join the parent's
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None, **timeouts):
         super().__init__(root, host, port, app, **timeouts)
@@ -79,7 +92,8 @@ class ProcessPoolServer(Server):
             # A socketpair, not a multiprocessing.Pipe: Windows' select() takes only sockets.
             ours, theirs = socket.socketpair()
             self.pipes.append(ours)
-            args = (self.listener, theirs, self.root, self.custom_app, self.timeouts)
+            own_listener = self.reuse_port and n > 0  # worker 0 serves the parent's
+            args = (self.listener, theirs, self.root, self.custom_app, self.timeouts, own_listener)
             process = context.Process(target=work, args=args, name=f"labserver-processes-{n}", daemon=True)
             try:
                 with sigint_blocked():
@@ -145,17 +159,24 @@ def sigint_blocked():
 # In the worker process.
 
 
-def work(listener, parent, root, app, timeouts):
+def work(listener, parent, root, app, timeouts, own_listener=False):
     """A worker's main function: the callback server of lesson 04, on the
-    listener it inherited, until the parent closes its end of `parent`."""
+    listener it inherited (or, with own_listener, on its own socket on the
+    same port), until the parent closes its end of `parent`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Drop the worker's log records: nothing may print, not even logging's last resort.
     logging.getLogger("labserver").addHandler(logging.NullHandler())
     try:
+        if own_listener:
+            address, family = listener.getsockname(), listener.family
+            listener.close()  # the parent's: the first worker serves it
+            listener = socket.create_server(address, family=family, backlog=BACKLOG, reuse_port=True)
         server = CallbackServer(app=app if app is not None else make_app(root))
         server.timeouts = timeouts
-        server.accept_burst = 1  # while this worker runs a /cpu request, the others accept
-        server.listener = listener  # O_NONBLOCK on it is shared by every worker: all want it
+        # With one shared listener, a worker takes one connection per turn, so
+        # that while it runs a /cpu request the others take the next ones.
+        server.accept_burst = CallbackServer.accept_burst if own_listener else 1
+        server.listener = listener  # O_NONBLOCK on a shared one is shared by every worker: all want it
         server.setup()
         # The parent closes its end to stop us: EOF makes this socket readable.
         server.selector.register(parent, selectors.EVENT_READ, lambda sock, mask: server.stopping.set())
@@ -169,3 +190,5 @@ def work(listener, parent, root, app, timeouts):
         log.exception("worker %d crashed", os.getpid())
     finally:
         server.cleanup()
+        if own_listener:
+            listener.close()

@@ -13,7 +13,9 @@ idle, and the server ran at one core's speed. So on Linux every worker but
 the first opens its own listening socket on the same port (SO_REUSEPORT,
 as nginx's `reuseport` does), and the kernel deals new connections out
 between the sockets by a hash of their addresses: spread evenly on average,
-whoever is awake. (macOS and Windows do not spread that way: they share one.)
+whoever is awake. The price: a connection dealt to a worker busy on a long
+request waits for it, even if another worker is idle. (macOS and Windows do
+not spread that way: there the workers share one listener.)
 
 Each process has its own interpreter and its own GIL, so /cpu requests run on
 all cores at once, which the threads of one process cannot do (lesson 06).

@@ -364,6 +364,20 @@ def test_sweep_gives_tidy_rows_that_round_trip(tmp_path):
     assert wait_no_children() == []
 
 
+def test_a_short_sweep_tells_the_lectures_story():
+    # Lesson 00's first plot: with 50 ms per request, the iterative server
+    # stays flat (one client at a time: ~20 req/s) while the thread pool rises
+    # with the clients. The gap is 8x at 8 clients, far beyond any noise.
+    rows = sweep(models=["iterative", "threadpool"], clients=[1, 8], workloads=["sleep"], duration=1.0,
+                 warmup=0.2)
+    rps = {(r["model"], r["clients"]): r["rps"] for r in rows}
+    assert 15 <= rps["iterative", 1] <= 21 and 15 <= rps["iterative", 8] <= 21, rps  # flat: 1 / 50 ms
+    assert rps["threadpool", 8] >= 5 * rps["threadpool", 1], rps  # rising: 8 clients, 8 at once
+    fairness = {(r["model"], r["clients"]): r["fairness"] for r in rows}
+    assert fairness["threadpool", 8] > 0.9 and fairness["iterative", 8] < 0.5, fairness  # one client kept it
+    assert wait_no_children() == []
+
+
 def test_stop_event_ends_a_sweep_mid_point_without_leftovers():
     stop = threading.Event()
     timer = threading.Timer(1.5, stop.set)

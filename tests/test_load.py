@@ -560,7 +560,7 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
     seen = []  # (tool, the cores it ran on), read while it runs
 
     def spy_wrk(command, **options):
-        child = psutil.Popen(command, preexec_fn=options.get("preexec_fn"), stdout=-1, stderr=-1, text=True)
+        child = psutil.Popen(command, stdout=-1, stderr=-1, text=True)
         seen.append(("wrk", sorted(child.cpu_affinity())))
         out, err = child.communicate()
         return calibration.subprocess.CompletedProcess(command, child.returncode, out, err)
@@ -570,6 +570,7 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
         outcome = calibration.calibrate(server.url + "bytes/100", clients=2, duration=1, rounds=1,
                                         cpus=cores[1:])
     assert seen and all(cpus == cores[1:] for tool, cpus in seen)
+    assert sorted(os.sched_getaffinity(0)) == cores  # and this thread is free again
     ours = [r for r in outcome["runs"] if r["tool"] == "labserver"]
     assert len(ours) == 1 and ours[0]["rps"] > 0 and outcome["round_ratios"] == [ours[0]["ratio"]]
     assert outcome["within"] == (abs(outcome["ratio"] - 1) <= calibration.TOLERANCE)

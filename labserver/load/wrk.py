@@ -8,12 +8,13 @@ same machine as the server, so the comparison is interleaved in one session
 run, and drift (another process, a warm CPU) then hits both alike. The ratio
 of the medians is the result, and each round's own ratio shows how far
 one run can be trusted. Within TOLERANCE (10 %) the generator is as fast as
-wrk there; below it, the generator is the limit (its CPU says so).
+wrk there; below it, the generator may be the limit (its CPU says so); above
+it, wrk may be, or the rounds were noisy (their ratios say so).
 
-On 2 cores the server and either tool share the CPU, and a server with
-several processes swings most (34k-47k req/s from run to run, whichever tool
-loads it): pinning the server to one core and the tools to the others
-(`cpus`) takes the scheduler's share out of the comparison.
+On 2 cores the server and either tool share the CPU, and the same server
+swings by 10-20 % from run to run whichever tool loads it: pinning the
+server to one core and the tools to the others (`cpus`) takes the
+scheduler's share out of the comparison.
 
 Trade-off: wrk fetches one URL, so a calibration uses one path, not a mix.
 """
@@ -82,13 +83,19 @@ def run_wrk(url, clients, duration, threads=None, cpus=None):
     threads = threads or max(1, min(clients, cores))  # at least one connection per thread
     command = [wrk_path() or "wrk", f"-t{threads}", f"-c{clients}", f"-d{whole_seconds(duration)}s",
                "--latency", url]
-    pin_wrk = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # in the child, before exec
+    # wrk inherits the affinity of the thread that starts it: pin this thread
+    # while it does (preexec_fn could deadlock in a process with threads).
+    saved = os.sched_getaffinity(0) if cpus else None
     cpu_before, started = children_cpu_seconds(), time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60,
-                              preexec_fn=pin_wrk)
+        if cpus:
+            os.sched_setaffinity(0, cpus)  # 0: this thread only, on Linux
+        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     except subprocess.TimeoutExpired:
         raise CalibrationError("wrk did not finish") from None
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, saved)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise CalibrationError(f"wrk exited with status {done.returncode}: {done.stderr.strip()}")

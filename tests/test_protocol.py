@@ -274,6 +274,23 @@ def test_incomplete_request_waits_for_more():
     assert not parser.has_partial_request and parser.next_request() is None
 
 
+def test_a_bad_request_line_is_refused_before_the_head_ends():
+    # HTTP/0.9's "GET /" has no header section: without this, it would wait
+    # for an empty line that never comes, until the request timeout.
+    for line, status in ((b"GET /\r\n", 400), (b"GET / HTTP/2.0\r\nHost: h\r\n", 505), (b"hello\n", 400)):
+        parser = RequestParser()
+        parser.feed(line)
+        with pytest.raises(HTTPError) as caught:
+            parser.next_request()
+        assert caught.value.status == status, line
+    parser = RequestParser()
+    for piece in (b"GET / HT", b"TP/1.1\r\n", b"Host: h\r\n"):  # good so far: wait for the rest
+        parser.feed(piece)
+        assert parser.next_request() is None
+    parser.feed(b"\r\n")
+    assert parser.next_request().target == "/"
+
+
 # ---------------------------------------------------------------------------
 # Parser: rejections. Each closes the connection (framing cannot be trusted).
 

@@ -157,6 +157,11 @@ class RequestParser:
         line_end = _line_end(buf)
         if line_end > MAX_REQUEST_LINE:
             raise HTTPError(414, "URI Too Long")
+        # A whole request line is judged at once, not when the head ends: an
+        # HTTP/0.9 "GET /" or a stray line would otherwise wait for a timeout.
+        # (Once: a newline before _scanned was already there last time.)
+        if buf.find(b"\n") >= self._scanned:
+            self._parse_request_line(bytes(buf[:line_end]))
         # Up to 3 bytes at the end may already belong to the empty line.
         if len(buf) - line_end - 3 > MAX_HEADER_BYTES:
             self._parse_request_line(bytes(buf[:line_end]))  # its errors come first, as for a whole head

@@ -1,4 +1,4 @@
-"""Lesson 07 (processes): a pool of worker processes sharing one listening socket.
+"""Lesson 07 (processes): a pool of worker processes accepting on one port.
 
 The parent binds and listens, then starts the pool ("typical servers start a
 pool of processes when launched"): one worker per CPU by default, each given
@@ -73,7 +73,7 @@ def usable_cpus():
 
 class ProcessPoolServer(Server):
     name = "processes"
-    description = "a pool of worker processes sharing one listener: one GIL per core"
+    description = "a pool of worker processes accepting on one port: one GIL per core"
     reuse_port = OWN_LISTENERS  # the workers' own listeners join the parent's
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None, **timeouts):

@@ -15,6 +15,8 @@ import os
 import select
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -574,3 +576,18 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
     ours = [r for r in outcome["runs"] if r["tool"] == "labserver"]
     assert len(ours) == 1 and ours[0]["rps"] > 0 and outcome["round_ratios"] == [ours[0]["ratio"]]
     assert outcome["within"] == (abs(outcome["ratio"] - 1) <= calibration.TOLERANCE)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()) < 2,
+                    reason="generator_cost.py needs CPU affinity and 2 cores")
+def test_generator_cost_script_runs():
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "generator_cost.py")
+    done = subprocess.run([sys.executable, script, "--rounds", "1", "--duration", "1", "--clients", "4"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.split("CPU per response")[1]
+    rows = [line.split() for line in summary.strip().splitlines()]
+    names = [" ".join(row[:row.index("user")]) for row in rows]
+    assert names[-2:] == ["labserver", "labserver, parsing every head"]
+    assert ("wrk -t1" in names) == HAVE_WRK and ("wrk is not installed" in done.stdout) != HAVE_WRK
+    assert all(float(row[-2]) > 0 for row in rows)  # user + system microseconds per response

@@ -320,7 +320,8 @@ class Engine:
         once a second), so the last such head is kept: one comparison then
         replaces the search for its end and its Content-Length."""
         data = self.scratch
-        if self.known_head is not None and data.startswith(self.known_head):
+        # Only the n bytes this recv() returned: beyond them lie an older response's.
+        if self.known_head is not None and data.startswith(self.known_head, 0, n):
             length, body = self.known_length, n - len(self.known_head)
         else:
             end = data.find(b"\r\n\r\n", 0, n)

@@ -34,6 +34,9 @@ from labserver.load.generator import make_config
 from labserver.load.metrics import latency_bucket
 from labserver.servers import MODELS, ServerError
 
+HAVE_WRK = any(os.access(os.path.join(d, "wrk"), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep))
+TWO_PINNABLE_CORES = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+
 # ------------------------------------------------------------- tiny servers
 
 
@@ -218,6 +221,37 @@ def test_a_repeated_head_is_reused_and_a_different_one_is_parsed(tiny):
     assert result.bytes == sum(sizes[i % len(sizes)] for i in range(50))
 
 
+def test_a_head_split_over_two_recvs_is_not_completed_by_old_bytes():
+    # The receive buffer is reused: after a whole response, its bytes are
+    # still there beyond what the next recv() returns. A head that arrives
+    # in two pieces must not be matched against those leftovers.
+    sizes = [100, 1000, 1000]  # the later heads differ from the first after byte 10
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        sock, _ = listener.accept()
+        with sock:
+            for number, size in enumerate(sizes):
+                if not sock.recv(65536):
+                    return
+                whole = response(b"x" * size)
+                if number == 0:
+                    sock.sendall(whole)
+                else:  # the first bytes of the head, a pause, the rest
+                    sock.sendall(whole[:10])
+                    time.sleep(0.05)
+                    sock.sendall(whole[10:])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = run(f"http://127.0.0.1:{listener.getsockname()[1]}/", clients=1, requests=3, duration=3,
+                     timeout=1)  # the duration bounds a run that went wrong
+    finally:
+        listener.close()
+    assert result.requests == 3 and result.errors == 0 and result.bytes == sum(sizes)
+
+
 def test_request_count_and_new_connection_per_request(tiny):
     server = tiny(lambda request, number: response(extra=b"Connection: close\r\n"))
     result = run(server.url, clients=3, requests=60, keep_alive=False)
@@ -395,7 +429,7 @@ def test_stop_event_ends_a_sweep_mid_point_without_leftovers():
 
 
 def test_a_pinned_run_records_its_pinning(tiny):
-    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+    if not TWO_PINNABLE_CORES:
         pytest.skip("needs CPU affinity and 2 cores")
     cores = sorted(os.sched_getaffinity(0))
     server = tiny(lambda request, number: response())
@@ -534,9 +568,6 @@ def test_cli_calibrate_without_wrk_says_so(monkeypatch, capsys):
     assert "wrk is not installed" in err and len(err.strip().splitlines()) == 1
 
 
-HAVE_WRK = any(os.access(os.path.join(d, "wrk"), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep))
-
-
 @pytest.mark.skipif(not HAVE_WRK, reason="wrk is not installed")
 def test_cli_calibrate_compares_with_wrk(capsys):
     with ThreadPoolServer(port=0) as server:  # a short smoke run: the ratio itself is noise here
@@ -553,7 +584,7 @@ def test_cli_calibrate_compares_with_wrk(capsys):
         assert status == (0 if abs(ratio - 1) <= 0.10 else 1)
 
 
-@pytest.mark.skipif(not HAVE_WRK or len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()) < 2,
+@pytest.mark.skipif(not HAVE_WRK or not TWO_PINNABLE_CORES,
                     reason="needs wrk, CPU affinity and 2 cores")
 def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
     from labserver.load import wrk as calibration
@@ -578,7 +609,7 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
     assert outcome["within"] == (abs(outcome["ratio"] - 1) <= calibration.TOLERANCE)
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()) < 2,
+@pytest.mark.skipif(not TWO_PINNABLE_CORES,
                     reason="generator_cost.py needs CPU affinity and 2 cores")
 def test_generator_cost_script_runs():
     script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "generator_cost.py")

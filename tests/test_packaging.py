@@ -48,3 +48,36 @@ def test_conda_python_satisfies_requires_python():
 
 def test_binder_postbuild_installs_the_package():
     assert "pip install" in (ROOT / "postBuild").read_text()
+
+
+def test_plain_pytest_runs_what_make_test_runs():
+    """`python -m pytest` (the README's command without make) collects the notebooks with
+    nbval and gives the run (and so nbval's kernels) the CI profile, with no shell setting it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LABSERVER_PROFILE"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "notebooks/00-welcome.ipynb"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert "00-welcome.ipynb::Cell 0" in done.stdout, done.stdout + done.stderr
+    env["LABSERVER_PROBE_PROFILE"] = "1"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", f"{__file__}::test_profile_seen_by_the_run"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+
+
+def test_profile_seen_by_the_run():
+    """Run by the test above, in a pytest started without LABSERVER_PROFILE."""
+    import os
+
+    if os.environ.get("LABSERVER_PROBE_PROFILE"):
+        assert os.environ.get("LABSERVER_PROFILE") == "ci"
+
+
+def test_github_workflow_runs_the_readme_command_on_every_system():
+    text = (ROOT / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
+    for system in ("ubuntu-latest", "macos-latest", "windows-latest"):
+        assert system in text
+    assert '"3.10"' in text and '"3.13"' in text
+    assert "-m pip install -e ." in text and "-m pytest" in text

@@ -25,6 +25,8 @@ import socket
 import threading
 import time
 
+from .limits import RESERVE, raise_open_files_limit
+
 
 def send_later(sock, delay, data=b"hello"):
     """The other side of the connection: a thread that sends `data` after `delay` s."""
@@ -258,8 +260,12 @@ def select_cost_here(counts=(10, 100, 500, 1000), repeat=100):
             times.append(time.perf_counter() - start)
         return 1e6 * sorted(times)[len(times) // 2]
 
-    rows = []
+    rows, skipped = [], []
+    limit = raise_open_files_limit()  # as far as it may: macOS starts at 256
     for n in counts:
+        if limit is not None and n > limit - RESERVE:
+            skipped.append(n)  # more sockets than this process may open
+            continue
         pairs = [socket.socketpair() for _ in range((n + 1) // 2)]
         socks = [sock for pair in pairs for sock in pair][:n]
         selector = selectors.DefaultSelector()
@@ -280,7 +286,9 @@ def select_cost_here(counts=(10, 100, 500, 1000), repeat=100):
                 b.close()
     with selectors.DefaultSelector() as selector:
         name = type(selector).__name__
-    return {"rows": rows, "selector": name, "fd_setsize": FD_SETSIZE}
+    note = (f"left out {', '.join(map(str, skipped))} sockets: a process may open {limit} files here"
+            if skipped else None)
+    return {"rows": rows, "selector": name, "fd_setsize": FD_SETSIZE, "note": note}
 
 
 def select_cost(counts=(10, 100, 500, 1000), repeat=100, timeout=60):
@@ -288,7 +296,9 @@ def select_cost(counts=(10, 100, 500, 1000), repeat=100, timeout=60):
     the selectors module's best mechanism (epoll on Linux, kqueue on macOS)
     with the same sockets registered; returns
     {'rows': [{'n', 'select_us', 'selector_us', 'highest_fd'}, ...],
-     'selector': 'EpollSelector', 'fd_setsize': 1024} (times in microseconds).
+     'selector': 'EpollSelector', 'fd_setsize': 1024, 'note': None} (times in
+    microseconds). Counts over this machine's open-file limit are left out, and
+    'note' says so in one line.
 
     The measurement (select_cost_here) runs in a fresh Python process: select()
     can only watch descriptors numbered below FD_SETSIZE, and a notebook kernel
@@ -302,29 +312,13 @@ def select_cost(counts=(10, 100, 500, 1000), repeat=100, timeout=60):
     package_parent = str(Path(__file__).resolve().parent.parent)  # the child imports this labserver
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [package_parent, os.environ.get("PYTHONPATH")] if p))
     code = ("import json, sys\n"
-            "from labserver.primitives import raise_open_files_limit, select_cost_here\n"
-            "raise_open_files_limit(max(int(a) for a in sys.argv[1:-1]) + 64)\n"
+            "from labserver.primitives import select_cost_here\n"
             "print(json.dumps(select_cost_here([int(a) for a in sys.argv[1:-1]], int(sys.argv[-1]))))\n")
     done = subprocess.run([sys.executable, "-c", code, *map(str, counts), str(repeat)], env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"the select() measurement failed:\n{done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout)
-
-
-def raise_open_files_limit(needed):
-    """Let this process open at least `needed` files if its hard limit allows
-    (macOS starts at 256); returns the soft limit now in force (None: no such limit)."""
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        new = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-        soft = new
-    return soft
 
 
 def select_fd_limit():

@@ -1,0 +1,96 @@
+"""labserver.limits: each platform's limit injected, and the decision it leads to."""
+
+import errno
+import subprocess
+import sys
+
+import pytest
+
+from labserver import limits
+
+
+def test_a_select_loop_is_capped_below_fd_setsize(monkeypatch):
+    monkeypatch.setattr(limits, "FD_SETSIZE", 512)  # Windows
+    monkeypatch.setattr(limits, "open_files_limit", lambda: None)
+    cap, reason = limits.connection_cap(select_based=True)
+    assert cap < 512 and "512" in reason and "select()" in reason
+    assert limits.connection_cap(select_based=False) == (None, None)
+
+
+def test_on_windows_every_event_loop_is_a_select_loop(monkeypatch):
+    import selectors
+
+    monkeypatch.setattr(selectors, "DefaultSelector", selectors.SelectSelector)
+    assert limits.select_watches_everything()
+    monkeypatch.setattr(limits, "open_files_limit", lambda: None)
+    assert limits.connection_cap()[0] < limits.FD_SETSIZE
+
+
+def test_the_open_file_limit_caps_connections(monkeypatch):
+    monkeypatch.setattr(limits, "select_watches_everything", lambda: False)
+    monkeypatch.setattr(limits, "open_files_limit", lambda: 256)
+    monkeypatch.setattr(limits, "raise_open_files_limit", lambda needed=None: 256)
+    cap, reason = limits.connection_cap()
+    assert cap == 256 - limits.RESERVE and "256 files" in reason
+    clients, note = limits.fit_clients(1000)
+    assert clients == cap and note.startswith("1000 clients scaled down to") and "256" in note
+    assert limits.fit_clients(1000, in_one_process=True)[0] == cap // 2
+    assert limits.fit_clients(10) == (10, None)
+
+
+def test_the_smaller_limit_gives_the_reason(monkeypatch):
+    monkeypatch.setattr(limits, "FD_SETSIZE", 512)
+    monkeypatch.setattr(limits, "open_files_limit", lambda: 8192)
+    assert "select()" in limits.connection_cap(select_based=True)[1]
+    monkeypatch.setattr(limits, "open_files_limit", lambda: 256)
+    assert "files" in limits.connection_cap(select_based=True)[1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no per-process limit on open sockets")
+def test_raise_open_files_limit_goes_as_far_as_the_hard_limit():
+    # In a child, so that this process keeps its limits: soft 64, hard 300.
+    code = ("import resource\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 300))\n"
+            "from labserver.limits import raise_open_files_limit, open_files_limit\n"
+            "print(raise_open_files_limit(100), raise_open_files_limit(50), raise_open_files_limit(),"
+            " raise_open_files_limit(10_000), open_files_limit())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8",
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["100", "100", "300", "300", "300"]
+
+
+@pytest.mark.parametrize("number", [errno.EMFILE, errno.ENFILE])
+def test_out_of_files(number):
+    assert limits.out_of_files(OSError(number, "Too many open files"))
+    assert not limits.out_of_files(OSError(errno.ECONNRESET, "reset"))
+    assert not limits.out_of_files(ValueError("no errno"))
+
+
+@pytest.mark.parametrize("content, expected", [("max 100000\n", None), ("150000 100000\n", 1.5),
+                                               ("100000 100000", 1.0), ("garbage", None)])
+def test_cgroup_v2_quota(tmp_path, content, expected):
+    (tmp_path / "cpu.max").write_text(content, encoding="utf-8")
+    assert limits.cgroup_cpu_quota(str(tmp_path)) == expected
+
+
+@pytest.mark.parametrize("quota, period, expected", [("-1", "100000", None), ("50000", "100000", 0.5),
+                                                     ("200000", "100000", 2.0)])
+def test_cgroup_v1_quota(tmp_path, quota, period, expected):
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text(quota, encoding="utf-8")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text(period, encoding="utf-8")
+    assert limits.cgroup_cpu_quota(str(tmp_path)) == expected
+
+
+def test_no_cgroup_no_quota(tmp_path):
+    assert limits.cgroup_cpu_quota(str(tmp_path)) is None
+
+
+def test_usable_cpus_follows_the_quota(monkeypatch):
+    monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: 1.5)  # a pod with 1.5 CPUs on a big host
+    assert limits.usable_cpus() <= 2
+    monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: 0.2)
+    assert limits.usable_cpus() == 1
+    monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: None)
+    assert 1 <= limits.usable_cpus(cap=1) == 1

@@ -11,6 +11,7 @@ psutil checking that nothing is left running afterwards.
 
 import importlib.util
 import json
+import math
 import os
 import select
 import socket
@@ -23,7 +24,7 @@ import time
 import psutil
 import pytest
 
-from labserver import ThreadPoolServer
+from labserver import DEMO_SITE, ThreadPoolServer
 from labserver.cli import main as cli_main
 from labserver.load import (COLUMNS, WORKLOADS, LaunchedServer, Result, WorkloadError, jain_index,
                             launch, load_results, parse_workload, parse_wrk, percentile, profile, run,
@@ -340,6 +341,73 @@ def test_model_names_are_read_when_used(monkeypatch):
     assert choose_models("late-model") == ["late-model"]
     with pytest.raises(ValueError, match="late-model"):
         choose_models("nope")
+
+
+# ------------------------------------------------------------ /block
+
+def batch_seconds(port, clients, path):
+    """`clients` connections each send one request for `path` at the same
+    moment; the seconds until every one of them has its whole answer."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(clients)]
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        start = time.monotonic()
+        for sock in socks:
+            sock.sendall(request)
+        for sock in socks:
+            reply = b""
+            while data := sock.recv(4096):  # Connection: close: the answer ends with the connection
+                reply += data
+            sock.close()  # at once: a server may wait for our side to close before it frees a thread
+            assert reply.startswith(b"HTTP/1.1 200 "), reply
+        return time.monotonic() - start
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+BLOCK_CLIENTS = 6
+
+
+@pytest.mark.parametrize("name", [m for m in ("select", "callbacks", "asyncio") if m in MODELS])
+def test_block_stalls_an_event_loop(name):
+    # One thread runs every handler: six blocking 100 ms calls take 6 x 100 ms.
+    with MODELS[name](port=0) as server:
+        took = batch_seconds(server.port, BLOCK_CLIENTS, "/block?ms=100")
+        sleeping = batch_seconds(server.port, BLOCK_CLIENTS, "/sleep?ms=100")
+    assert took >= 0.95 * BLOCK_CLIENTS * 0.100, f"{name}: {took:.2f} s, the calls overlapped"
+    assert sleeping < took / 2, f"{name}: /sleep took {sleeping:.2f} s, /block {took:.2f} s"  # a timer, not a stall
+
+
+POOLS = [(name, {option: 2}) for name, option in [("threadpool", "workers"), ("pool", "workers"),
+                                                   ("threads", "max_threads")] if name in MODELS]
+
+
+@pytest.mark.parametrize("name, options", POOLS, ids=[name for name, _ in POOLS])
+def test_block_overlaps_up_to_the_pool_size(name, options):
+    # Two threads: six blocking calls take ceil(6 / 2) = 3 rounds of 100 ms.
+    with MODELS[name](port=0, **options) as server:
+        took = batch_seconds(server.port, BLOCK_CLIENTS, "/block?ms=100")
+    rounds = math.ceil(BLOCK_CLIENTS / 2)
+    assert took >= 0.95 * rounds * 0.100, f"{name}: {took:.2f} s, more than 2 calls overlapped"
+    assert took < (rounds + 1.5) * 0.100, f"{name}: {took:.2f} s for {rounds} rounds of 100 ms"
+
+
+def test_block_is_bounded_like_sleep():
+    from labserver.app import make_app
+    from labserver.app.workloads import MAX_SLEEP_MS
+    from labserver.protocol import Request
+
+    app = make_app(DEMO_SITE)
+
+    def get(query):
+        return app(Request("GET", f"/block?{query}", (1, 1), [], path="/block", query=query))
+
+    for query in ("", "ms=", "ms=-1", "ms=1e3", "ms=abc", f"ms={MAX_SLEEP_MS + 1}"):
+        assert get(query).status == 400, query
+    started = time.monotonic()
+    response = get("ms=30")
+    assert response.status == 200 and time.monotonic() - started >= 0.03
 
 
 # ----------------------------------------------------------- launch, sweeps

@@ -596,6 +596,19 @@ def test_a_short_sweep_tells_the_lectures_story():
     assert wait_no_children() == []
 
 
+def test_a_rate_sweep_gives_an_open_loop_row_per_rate():
+    rows = sweep(models=["select"], rates=[100, 200], clients=[4], workloads=["/bytes/100"], duration=0.5,
+                 warmup=0.1)
+    assert [(r["rate"], r["clients"]) for r in rows] == [(100, 4), (200, 4)]
+    for row in rows:
+        check_row_types(row)
+        assert 0.85 * row["rate"] <= row["sent_rps"] <= 1.15 * row["rate"], row  # far below capacity: kept
+        assert row["errors"] == 0 and row["p50_ms"] < 50
+    with pytest.raises(ValueError, match="rates"):
+        sweep(models=["select"], rates=[0])
+    assert wait_no_children() == []
+
+
 def test_stop_event_ends_a_sweep_mid_point_without_leftovers():
     stop = threading.Event()
     timer = threading.Timer(1.5, stop.set)

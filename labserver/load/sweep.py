@@ -1,8 +1,16 @@
-"""sweep(): every model x workload x client count, one tidy row per point.
+"""sweep(): every model x workload x client count (or offered rate), one tidy row per point.
 
     rows = sweep(models=["threads", "threadpool"], clients=[1, 8, 64],
                  on_point=plot.add, stop_event=stop_button_event)
     save_results(rows, "results.csv")
+
+    rows = sweep(models=["select", "threadpool"], rates=[500, 1000, 2000, 4000], clients=[16])
+
+With rates=, each point is an open loop (generator.py): that many requests
+per second offered over the `clients` connections, whatever the server
+makes of them. Latency against offered load is the "hockey stick": flat
+while the server keeps up, then steeply up once the offered rate passes
+what it can serve, because from then on a queue builds up.
 
 Each model runs in its own process (launch.py), started once and stopped
 after its points; the load generator runs in this process or its own workers
@@ -29,6 +37,7 @@ PROFILES = {
                 "workloads": ["small"], "timeout": 10.0},
 }
 DEFAULT_PROFILE = "lecture"
+RATE_CLIENTS = [16]  # connections of an open-loop sweep unless told: enough for ~16 / latency req/s
 
 
 def profile(name=None):
@@ -43,17 +52,19 @@ def profile(name=None):
 
 def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None, keep_alive=True,
           url=None, pid=None, root=None, workers=None, server_cpus=None, client_cpus=None,
-          timeout=None, on_point=None, stop_event=None):
-    """Measure every (model, workload, clients) point; returns the rows (dicts).
+          timeout=None, on_point=None, stop_event=None, rates=None):
+    """Measure every (model, workload, clients[, rate]) point; returns the rows (dicts).
 
     models: names from labserver.servers.MODELS (default: the default model);
     or url= (with pid= if known) to measure a server that is already running.
     clients, workloads, duration, warmup, timeout: default to profile()
     (with url=, the default workload is the URL's own path).
+    rates: offered requests/s, one open-loop point each (clients then
+    defaults to RATE_CLIENTS connections); None: closed loop.
     server_cpus / client_cpus: pin the server and the clients to these cores.
     """
     defaults = profile()
-    clients = clients or defaults["clients"]
+    clients = clients or (RATE_CLIENTS if rates else defaults["clients"])
     # A URL given by hand already names what to fetch; our models get the profile's workloads.
     workloads = workloads or ([None] if url is not None else defaults["workloads"])
     duration = defaults["duration"] if duration is None else duration
@@ -61,16 +72,20 @@ def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None,
     timeout = defaults["timeout"] if timeout is None else timeout
     if url is not None and models:
         raise ValueError("give either models (launched here) or url (already running), not both")
+    if rates is not None and not all(isinstance(r, (int, float)) and r > 0 for r in rates):
+        raise ValueError(f"rates: expected requests per second above 0, got {rates!r}")
     rows = []
+
+    points = [(count, rate) for count in clients for rate in (rates or [None])]
 
     def measure(model, target, server_pid):
         for workload in workloads:
-            for count in clients:
+            for count, rate in points:
                 if stop_event is not None and stop_event.is_set():
                     return False
                 result = run(target, count, duration=duration, warmup=warmup, keep_alive=keep_alive,
                              workload=workload, timeout=timeout, cpus=client_cpus, pid=server_pid,
-                             server_cpus=server_cpus, stop_event=stop_event)
+                             server_cpus=server_cpus, stop_event=stop_event, rate=rate)
                 if result.stopped:
                     return False  # a cut-short point is not a measurement
                 row = result.row(model)

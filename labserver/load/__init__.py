@@ -32,11 +32,11 @@ from .generator import LoadError, Result, run
 from .launch import LaunchedServer, launch
 from .metrics import jain_index, percentile
 from .results import COLUMNS, format_table, load_results, save_results
-from .sweep import PROFILES, profile, sweep
+from .sweep import PROFILES, RATE_CLIENTS, profile, sweep
 from .workload import MIX, WORKLOADS, WorkloadError, parse_workload
 
 __all__ = [
-    "COLUMNS", "MIX", "PROFILES", "WORKLOADS", "CalibrationError", "LaunchedServer", "LoadError", "Result",
+    "COLUMNS", "MIX", "PROFILES", "RATE_CLIENTS", "WORKLOADS", "CalibrationError", "LaunchedServer", "LoadError", "Result",
     "WorkloadError", "calibrate", "format_table", "jain_index", "launch", "load_results", "parse_workload",
     "parse_wrk", "percentile", "profile", "run", "run_wrk", "save_results", "sweep",
 ]

@@ -58,8 +58,14 @@ PANELS = {
                  "linear", (0, None)),
     "memory": Panel("Server memory", "RSS, MB", [("rss_mb", "-", None)], "linear", (0, None)),
     "fairness": Panel("Fairness (bytes)", "Jain's index", [("fairness", "-", None)], "linear", (0, 1.05)),
+    # Not drawn unless asked for (metrics=...):
+    "mbps": Panel("Data throughput", "Mbps (body bytes)", [("mbps", "-", None)], "auto", (0, None)),
+    "slowest_client_mbps": Panel("Slowest client", "Mbps", [("slowest_client_mbps", "-", None)], "linear",
+                                 (0, None)),
+    "max_gap_ms": Panel("Longest silence", "ms without a byte", [("max_gap_ms", "-", None)], "linear", (0, None)),
+    "unanswered": Panel("Unanswered at the end", "requests", [("unanswered", "-", None)], "linear", (0, None)),
 }
-METRICS = tuple(PANELS)
+METRICS = ("rps", "latency", "cpu", "memory", "fairness")  # the default panels
 PALETTE = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]  # tab10 without its grey (C7)
 MARKERS = "osD^vP*Xhp<>"  # one per model, in lesson order like the colours
 FILLS = ["full", "none", "left", "bottom"]  # one per (workload, keep-alive) variant, if several
@@ -157,7 +163,7 @@ class SweepFigure:
         self.bars = []  # the artists of bar mode, removed at each redraw
         self.bar_heights = {}  # (metric, column) -> {series label: height}, what bar mode drew
         slots = len(self.metrics) + 1  # one slot more, for the legend
-        width = min(3, slots)
+        width = 2 if slots == 4 else min(3, slots)  # 2 x 2 rather than 3 + 1
         height = math.ceil(slots / width)
         # layout="constrained" fits every label, at the price of laying the figure
         # out again at each render (half its time); "fixed" margins suit a live

@@ -609,6 +609,17 @@ def test_a_rate_sweep_gives_an_open_loop_row_per_rate():
     assert wait_no_children() == []
 
 
+def test_a_point_starts_once_the_last_points_leftovers_are_answered():
+    # The 32 clients of the first point leave 31 requests queued at the
+    # iterative server (50 ms each): the next point waits for them, instead
+    # of measuring a server busy with clients that have gone (0 req/s).
+    rows = sweep(models=["iterative"], clients=[32, 64], workloads=["sleep"], duration=0.6, warmup=0.1)
+    assert [r["clients"] for r in rows] == [32, 64]
+    assert all(15 <= r["rps"] <= 21 for r in rows), [(r["clients"], r["rps"]) for r in rows]
+    assert rows[1]["unanswered"] >= 63  # and the starved ones count, as ever
+    assert wait_no_children() == []
+
+
 def test_stop_event_ends_a_sweep_mid_point_without_leftovers():
     stop = threading.Event()
     timer = threading.Timer(1.5, stop.set)

@@ -465,3 +465,11 @@ def test_thread_safe_widget_updates_from_a_sweep_thread():
     png = plot.png()  # the kernel's thread reading meanwhile: the lock keeps them apart
     worker.join(30)
     assert png.startswith(PNG_MAGIC) and len(plot.records) == 3 and bytes(image.value) == plot.png()
+
+
+def test_the_coordinated_omission_picture_is_drawn(tmp_path):
+    import runpy
+
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "coordinated_omission.py")
+    runpy.run_path(script)["draw"](tmp_path / "picture.png")  # what `python docs/coordinated_omission.py` runs
+    assert (tmp_path / "picture.png").read_bytes().startswith(PNG_MAGIC)

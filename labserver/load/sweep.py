@@ -18,15 +18,26 @@ after its points; the load generator runs in this process or its own workers
 a live plot hooks in; stop_event (a threading.Event) ends the sweep within a
 tick, mid-point, leaving no server or client process behind.
 
+Between two points the sweep waits until the server answers a new client
+(settle()): the clients of a point leave with requests still unanswered, and
+a server that serves one connection at a time answers each of them first,
+although nobody is listening any more. Without the wait, the iterative
+server at 64 clients spent the whole next point on the 31 requests that
+the 32 clients before had left behind, and measured 0 requests/s.
+
 Durations and client counts come from a profile, so that the same notebook
 takes seconds under CI and gives smooth curves in the lecture:
 LABSERVER_PROFILE=ci (set by `make test`) or lecture (the default).
 """
 
 import os
+import socket
+import time
+from urllib.parse import urlsplit
 
 from .generator import run
 from .launch import launch
+from .workload import encode_request, parse_workload
 
 PROFILES = {
     # A point in ~0.6 s: enough to see the shape of a curve, not to trust a digit.
@@ -80,10 +91,14 @@ def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None,
     points = [(count, rate) for count in clients for rate in (rates or [None])]
 
     def measure(model, target, server_pid):
+        first = True
         for workload in workloads:
             for count, rate in points:
                 if stop_event is not None and stop_event.is_set():
                     return False
+                if not first:
+                    settle(target, workload, timeout)
+                first = False
                 result = run(target, count, duration=duration, warmup=warmup, keep_alive=keep_alive,
                              workload=workload, timeout=timeout, cpus=client_cpus, pid=server_pid,
                              server_cpus=server_cpus, stop_event=stop_event, rate=rate)
@@ -105,6 +120,26 @@ def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None,
             if not measure(model, server.url, server.pid):
                 break
     return rows
+
+
+def settle(url, workload=None, timeout=10.0):
+    """Wait until the server at `url` answers one request for `workload` on a
+    new connection (at most `timeout` s): it has then answered, or given up
+    on, the requests the clients of the last point left behind. Returns the
+    seconds it took, or None if it did not answer in time."""
+    parts = urlsplit(url)
+    path = parse_workload(workload)[0][0] if workload else (parts.path or "/")
+    request = encode_request(path, parts.netloc, keep_alive=False)
+    started = time.monotonic()
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock:
+            sock.sendall(request)
+            while sock.recv(65536):  # until the server closes: the whole answer is in
+                if time.monotonic() - started > timeout:
+                    return None
+    except OSError:  # refused, reset, timed out: the next point will show it
+        return None
+    return time.monotonic() - started
 
 
 def default_model():

@@ -571,7 +571,7 @@ def test_sweep_gives_tidy_rows_that_round_trip(tmp_path):
         assert back == rows
         for row in back:
             check_row_types(row)
-    assert json.loads((tmp_path / "rows.json").read_text())[0]["model"] == "threadpool"
+    assert json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))[0]["model"] == "threadpool"
     assert wait_no_children() == []
 
 

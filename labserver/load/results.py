@@ -42,10 +42,10 @@ def save_results(records, path):
     rows = [as_row(r) for r in records]
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
-        path.write_text(json.dumps(rows, indent=1) + "\n")
+        path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     elif path.suffix == ".csv":
         names = list(COLUMNS) + sorted({key for row in rows for key in row} - set(COLUMNS))
-        with open(path, "w", newline="") as file:
+        with open(path, "w", newline="", encoding="utf-8") as file:
             writer = csv.DictWriter(file, fieldnames=names)
             writer.writeheader()
             for row in rows:
@@ -59,10 +59,10 @@ def load_results(path):
     """Rows written by save_results(), with their types back."""
     path = Path(path)
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         return data["records"] if isinstance(data, dict) else data
     if path.suffix == ".csv":
-        with open(path, newline="") as file:
+        with open(path, newline="", encoding="utf-8") as file:
             return [{key: convert(key, value) for key, value in row.items()} for row in csv.DictReader(file)]
     raise ValueError(f"cannot load results from {path.suffix!r}: use .csv or .json")
 

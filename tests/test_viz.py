@@ -128,7 +128,7 @@ def test_a_point_the_generator_limited_is_marked():
     ring = figure.rings["rps"]
     assert list(ring.get_xdata()) == [8] and list(ring.get_ydata()) == [rows[-1]["rps"]]
     legend = [t.get_text() for t in figure.legend_ax.get_legend().get_texts()]
-    assert "load generator was the limit" in legend
+    assert "load generator busy or late" in legend
     assert "rps" not in SweepFigure().extend(fake_rows(models=("select",))).rings  # none: no ring
 
 

@@ -24,7 +24,8 @@ well as a colour (lines that overlap stay apart, and a colour-blind reader
 can tell them), plain tick labels (50, 100, 200, 1k; never 5x10^1), a log
 throughput axis when the rates span more than a factor RANGE_FOR_LOG (so 20
 req/s is not flattened under 5000). A point where the load generator may
-have been the limit (generator_limited) gets a red ring (or a red edge).
+have been the limit (generator_limited: it used a whole core, or it was late
+to send) gets a red ring (or a red edge).
 
 Trade-offs: the figure is made with matplotlib's object API
 (matplotlib.figure.Figure with an Agg canvas), never pyplot. pyplot keeps a
@@ -40,6 +41,7 @@ laying the figure out again costs as much as drawing it, at every point.
 
 import io
 import math
+import textwrap
 from collections import namedtuple
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -70,6 +72,7 @@ PALETTE = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]  # tab10 withou
 MARKERS = "osD^vP*Xhp<>"  # one per model, in lesson order like the colours
 FILLS = ["full", "none", "left", "bottom"]  # one per (workload, keep-alive) variant, if several
 LIMITED = "red"  # the ring around a point the load generator may have limited
+LIMITED_LABEL = "load generator busy or late"
 RANGE_FOR_LOG = 20  # max / min of a panel's positive values beyond which "auto" becomes a log axis
 # Sizes for a lecture hall: points (1/72 inch); SCREEN_DPI is the scale a notebook shows the figure at.
 FONT, TITLE, LINE, MARKER = 12, 14, 2.6, 8
@@ -174,8 +177,9 @@ class SweepFigure:
         FigureCanvasAgg(self.figure)  # draws to memory: no window, no pyplot
         grid = list(self.figure.subplots(height, width, squeeze=False).flat)
         if fixed:  # margins in inches: room for tick labels, axis labels and the titles
+            title_room = 0.85 if width >= 3 else 1.15  # a narrow figure's title takes two lines
             self.figure.subplots_adjust(left=0.95 / inches[0], right=1 - 0.2 / inches[0],
-                                        bottom=0.75 / inches[1], top=1 - 0.85 / inches[1], wspace=0.42,
+                                        bottom=0.75 / inches[1], top=1 - title_room / inches[1], wspace=0.42,
                                         hspace=0.62)
         self.axes = dict(zip(self.metrics, grid))
         for metric, ax in self.axes.items():
@@ -237,8 +241,9 @@ class SweepFigure:
             self.scale_axes(metric, ax)
             self.style_legend(ax, panel(metric))
         self.draw_legend(variants)
-        self.figure.suptitle(self.title or describe(self.rows(), self.x, self.xs if self.bar_mode else None),
-                             fontsize=TITLE)
+        title = self.title or describe(self.rows(), self.x, self.xs if self.bar_mode else None)
+        width = round(self.figure.get_figwidth() * 72 / (TITLE * 0.6))  # characters that fit in a line
+        self.figure.suptitle(textwrap.fill(title, width, break_on_hyphens=False), fontsize=TITLE)
 
     def draw_lines(self, metric, ax, variants):
         spec = panel(metric)
@@ -367,10 +372,9 @@ class SweepFigure:
                                       linewidth=LINE, markersize=MARKER, label=f"{model} (waiting)"))
         if any(row.get("generator_limited") for row in self.rows()):
             handles.append(Line2D([], [], linestyle="none", marker="o", markersize=MARKER * 1.6, fillstyle="none",
-                                  markeredgewidth=2, color=LIMITED, label="load generator was the limit")
+                                  markeredgewidth=2, color=LIMITED, label=LIMITED_LABEL)
                            if not self.bar_mode else
-                           Patch(facecolor="white", edgecolor=LIMITED, linewidth=3,
-                                 label="load generator was the limit"))
+                           Patch(facecolor="white", edgecolor=LIMITED, linewidth=3, label=LIMITED_LABEL))
         if handles:
             self.legend_ax.legend(handles=handles, loc="center", title="model", frameon=False, fontsize=FONT,
                                   title_fontsize=FONT)

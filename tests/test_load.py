@@ -11,6 +11,7 @@ psutil checking that nothing is left running afterwards.
 
 import importlib.util
 import json
+import math
 import os
 import select
 import socket
@@ -23,7 +24,7 @@ import time
 import psutil
 import pytest
 
-from labserver import ThreadPoolServer
+from labserver import DEMO_SITE, ThreadPoolServer
 from labserver.cli import main as cli_main
 from labserver.load import (COLUMNS, WORKLOADS, LaunchedServer, Result, WorkloadError, jain_index,
                             launch, load_results, parse_workload, parse_wrk, percentile, profile, run,
@@ -164,9 +165,10 @@ def test_fixed_body_gives_mbps(tiny):
     server = tiny(lambda request, number: response(b"x" * size))
     result = run(server.url, clients=2, duration=0.5)
     assert result.requests > 10 and result.errors == 0
-    assert result.bytes == result.requests * size
-    expected = result.requests * size * 8 / result.duration_s / 1e6
-    assert result.mbps == pytest.approx(expected, rel=1e-9)
+    # Bytes count as they arrive: the finished bodies, and at most a body per
+    # client still under way when the clock stopped (or begun before it started).
+    assert abs(result.bytes - result.requests * size) <= 2 * size
+    assert result.mbps == pytest.approx(result.bytes * 8 / result.duration_s / 1e6, rel=1e-9)
     assert result.mbps_wire > result.mbps  # heads count on the wire, not in the payload
     assert abs(result.duration_s - 0.5) < 0.05
 
@@ -259,6 +261,113 @@ def test_request_count_and_new_connection_per_request(tiny):
     assert server.accepted >= 60  # one connection per request (plus those open at the end)
 
 
+def test_progress_counts_the_bytes_of_downloads_still_under_way(tiny):
+    # 20 MB in 64 KiB pieces, 20 ms apart: no download finishes within the
+    # run, yet every byte that arrived is progress, and fairness has data.
+    piece, pieces = 64 * 1024, 320
+
+    class Trickle(TinyServer):
+        def serve(self, sock, number):  # one request, answered piece by piece
+            try:
+                sock.recv(65536)
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (piece * pieces))
+                for _ in range(pieces):
+                    sock.sendall(b"x" * piece)
+                    time.sleep(0.02)
+            except OSError:
+                pass
+            finally:
+                sock.close()
+
+    server = Trickle(answer=None)
+    try:
+        result = run(server.url, clients=3, duration=0.8, timeout=30)
+    finally:
+        server.stop()
+    assert result.requests == 0 and result.errors == 0
+    assert result.bytes >= 3 * 20 * piece  # at least 20 pieces each in 0.8 s
+    assert result.mbps > 0 and result.slowest_client_mbps > 0
+    assert result.fairness > 0.9 and result.max_gap_ms < 500
+    assert result.unanswered == 3  # all three downloads still waiting for their last byte
+
+
+# ------------------------------------------------------------- open loop
+
+
+def ten_ms(request, number):
+    time.sleep(0.010)
+    return response()
+
+
+def test_open_loop_below_capacity_sees_the_service_time(tiny):
+    # 4 connections x 10 ms: capacity about 400 req/s; ask for a quarter of it.
+    server = tiny(ten_ms)
+    result = run(server.url, clients=4, rate=100, duration=1.0, warmup=0.1)
+    assert result.rate == 100 and result.errors == 0
+    assert 90 <= result.sent_rps <= 110 and 90 <= result.rps <= 110  # the offered rate, kept
+    assert 9.5 <= result.p50_ms <= 30, result  # the service time, plus a busy machine's scheduling
+    assert result.unanswered <= 4 and not result.generator_limited
+
+
+def test_open_loop_above_capacity_shows_the_queue_growing(tiny):
+    # Twice the capacity: every 10 ms a connection falls another request
+    # behind, and each latency counts from when its request was due, so the
+    # longer the run, the longer the queue, and the latencies with it.
+    server = tiny(ten_ms)
+    short = run(server.url, clients=4, rate=800, duration=0.5, warmup=0.1)
+    long = run(server.url, clients=4, rate=800, duration=1.5, warmup=0.1)
+    for result in (short, long):
+        assert result.sent_rps < 0.75 * 800 and result.p50_ms > 50, result
+        assert result.unanswered > 100  # offered, never answered: they count too
+        assert not result.generator_limited  # the server is the limit, not the generator
+    assert long.p50_ms > 2 * short.p50_ms and long.max_ms > 2 * short.max_ms, (short, long)
+
+
+def test_open_loop_flags_a_rate_the_generator_could_not_keep():
+    # The generator runs in this process (processes=0); a thread here that
+    # hogs the GIL for 50 ms at a time keeps it from sending on time, while
+    # the server (another process) answers at once: the generator wakes up
+    # late and sends late, and the result says the rate was not kept.
+    with launch("select") as server:
+        url = server.url + "bytes/10"
+        calm = run(url, clients=8, rate=400, duration=0.8, processes=0)
+        hogging = threading.Event()
+
+        def hog():
+            while not hogging.is_set():
+                sum(range(10_000))
+
+        interval = sys.getswitchinterval()
+        thread = threading.Thread(target=hog)
+        sys.setswitchinterval(0.05)
+        thread.start()
+        try:
+            starved = run(url, clients=8, rate=400, duration=0.8, processes=0)
+        finally:
+            hogging.set()
+            thread.join()
+            sys.setswitchinterval(interval)
+    assert not calm.generator_limited, calm
+    # Late sends on free connections, or late wake-ups: either says the generator was behind.
+    assert starved.generator_limited and starved.late + starved.stalls > 0, starved
+    assert starved.p99_ms > calm.p99_ms  # the lateness is in the latencies too: counted from when due
+
+
+def test_open_loop_with_a_new_connection_per_request(tiny):
+    server = tiny(lambda request, number: response(extra=b"Connection: close\r\n"))
+    result = run(server.url, clients=2, rate=100, duration=0.6, keep_alive=False)
+    assert result.errors == 0 and 90 <= result.rps <= 110  # the offered 100/s
+    assert server.accepted >= result.requests
+    assert result.p50_ms < 50
+
+
+def test_open_loop_rate_must_be_positive(tiny):
+    server = tiny(lambda request, number: response())
+    for rate in (0, -5):
+        with pytest.raises(ValueError, match="rate"):
+            run(server.url, rate=rate, duration=0.1)
+
+
 def test_a_stalled_client_shows_in_fairness(tiny):
     # The first connection accepted never gets an answer; the others are served at once.
     server = tiny(lambda request, number: None if number == 0 else response())
@@ -342,6 +451,73 @@ def test_model_names_are_read_when_used(monkeypatch):
         choose_models("nope")
 
 
+# ------------------------------------------------------------ /block
+
+def batch_seconds(port, clients, path):
+    """`clients` connections each send one request for `path` at the same
+    moment; the seconds until every one of them has its whole answer."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(clients)]
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        start = time.monotonic()
+        for sock in socks:
+            sock.sendall(request)
+        for sock in socks:
+            reply = b""
+            while data := sock.recv(4096):  # Connection: close: the answer ends with the connection
+                reply += data
+            sock.close()  # at once: a server may wait for our side to close before it frees a thread
+            assert reply.startswith(b"HTTP/1.1 200 "), reply
+        return time.monotonic() - start
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+BLOCK_CLIENTS = 6
+
+
+@pytest.mark.parametrize("name", [m for m in ("select", "callbacks", "asyncio") if m in MODELS])
+def test_block_stalls_an_event_loop(name):
+    # One thread runs every handler: six blocking 100 ms calls take 6 x 100 ms.
+    with MODELS[name](port=0) as server:
+        took = batch_seconds(server.port, BLOCK_CLIENTS, "/block?ms=100")
+        sleeping = batch_seconds(server.port, BLOCK_CLIENTS, "/sleep?ms=100")
+    assert took >= 0.95 * BLOCK_CLIENTS * 0.100, f"{name}: {took:.2f} s, the calls overlapped"
+    assert sleeping < took / 2, f"{name}: /sleep took {sleeping:.2f} s, /block {took:.2f} s"  # a timer, not a stall
+
+
+POOLS = [(name, {option: 2}) for name, option in [("threadpool", "workers"), ("pool", "workers"),
+                                                   ("threads", "max_threads")] if name in MODELS]
+
+
+@pytest.mark.parametrize("name, options", POOLS, ids=[name for name, _ in POOLS])
+def test_block_overlaps_up_to_the_pool_size(name, options):
+    # Two threads: six blocking calls take ceil(6 / 2) = 3 rounds of 100 ms.
+    with MODELS[name](port=0, **options) as server:
+        took = batch_seconds(server.port, BLOCK_CLIENTS, "/block?ms=100")
+    rounds = math.ceil(BLOCK_CLIENTS / 2)
+    assert took >= 0.95 * rounds * 0.100, f"{name}: {took:.2f} s, more than 2 calls overlapped"
+    assert took < (rounds + 1.5) * 0.100, f"{name}: {took:.2f} s for {rounds} rounds of 100 ms"
+
+
+def test_block_is_bounded_like_sleep():
+    from labserver.app import make_app
+    from labserver.app.workloads import MAX_SLEEP_MS
+    from labserver.protocol import Request
+
+    app = make_app(DEMO_SITE)
+
+    def get(query):
+        return app(Request("GET", f"/block?{query}", (1, 1), [], path="/block", query=query))
+
+    for query in ("", "ms=", "ms=-1", "ms=1e3", "ms=abc", f"ms={MAX_SLEEP_MS + 1}"):
+        assert get(query).status == 400, query
+    started = time.monotonic()
+    response = get("ms=30")
+    assert response.status == 200 and time.monotonic() - started >= 0.03
+
+
 # ----------------------------------------------------------- launch, sweeps
 
 
@@ -396,7 +572,7 @@ def test_sweep_gives_tidy_rows_that_round_trip(tmp_path):
         assert back == rows
         for row in back:
             check_row_types(row)
-    assert json.loads((tmp_path / "rows.json").read_text())[0]["model"] == "threadpool"
+    assert json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))[0]["model"] == "threadpool"
     assert wait_no_children() == []
 
 
@@ -411,6 +587,37 @@ def test_a_short_sweep_tells_the_lectures_story():
     assert rps["threadpool", 8] >= 5 * rps["threadpool", 1], rps  # rising: 8 clients, 8 at once
     fairness = {(r["model"], r["clients"]): r["fairness"] for r in rows}
     assert fairness["threadpool", 8] > 0.9 and fairness["iterative", 8] < 0.5, fairness  # one client kept it
+    # Latency counts the clients left waiting: 7 of the iterative server's 8
+    # waited through the whole run (1 s, and the warm-up), and say so.
+    point = {(r["model"], r["clients"]): r for r in rows}
+    assert point["iterative", 8]["p99_ms"] >= 800 and point["iterative", 8]["unanswered"] >= 7, point["iterative", 8]
+    assert point["iterative", 8]["p50_ms"] < 100  # the one client it serves is served fast
+    assert 45 <= point["threadpool", 8]["p99_ms"] <= 150, point["threadpool", 8]  # every client ~50 ms
+    assert point["threadpool", 8]["unanswered"] <= 8  # only the requests in flight at the end
+    assert wait_no_children() == []
+
+
+def test_a_rate_sweep_gives_an_open_loop_row_per_rate():
+    rows = sweep(models=["select"], rates=[100, 200], clients=[4], workloads=["/bytes/100"], duration=0.5,
+                 warmup=0.1)
+    assert [(r["rate"], r["clients"]) for r in rows] == [(100, 4), (200, 4)]
+    for row in rows:
+        check_row_types(row)
+        assert 0.85 * row["rate"] <= row["sent_rps"] <= 1.15 * row["rate"], row  # far below capacity: kept
+        assert row["errors"] == 0 and row["p50_ms"] < 50
+    with pytest.raises(ValueError, match="rates"):
+        sweep(models=["select"], rates=[0])
+    assert wait_no_children() == []
+
+
+def test_a_point_starts_once_the_last_points_leftovers_are_answered():
+    # The 32 clients of the first point leave 31 requests queued at the
+    # iterative server (50 ms each): the next point waits for them, instead
+    # of measuring a server busy with clients that have gone (0 req/s).
+    rows = sweep(models=["iterative"], clients=[32, 64], workloads=["sleep"], duration=0.6, warmup=0.1)
+    assert [r["clients"] for r in rows] == [32, 64]
+    assert all(15 <= r["rps"] <= 21 for r in rows), [(r["clients"], r["rps"]) for r in rows]
+    assert rows[1]["unanswered"] >= 63  # and the starved ones count, as ever
     assert wait_no_children() == []
 
 

@@ -65,8 +65,9 @@ def test_plot_records_draws_one_throughput_line_per_model():
         assert list(line.get_xdata()) == [r["clients"] for r in expected]
         assert list(line.get_ydata()) == [r["rps"] for r in expected]
     assert len({line.get_color() for line in lines.values()}) == 3
+    assert len({line.get_marker() for line in lines.values()}) == 3  # a shape per model, not only a colour
     titles = {ax.get_title() for ax in figure.axes}
-    assert {"Throughput", "Latency", "CPU", "Server memory", "Fairness"} <= titles
+    assert {"Throughput", "Latency, unanswered included", "CPU", "Server memory", "Fairness (bytes)"} <= titles
 
 
 def test_latency_panel_has_p50_and_p99_and_missing_values_leave_gaps():
@@ -79,6 +80,69 @@ def test_latency_panel_has_p50_and_p99_and_missing_values_leave_gaps():
     assert figure.axes["latency"].get_yscale() == "log"
     cpu = list(figure.lines_of("cpu")["threads"].get_ydata())
     assert cpu[0] == 41.0 and cpu[1] != cpu[1]  # NaN
+
+
+def test_made_for_a_projector_plain_ticks_and_a_log_axis_where_rates_span_decades():
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    rows = [fake_row("iterative", n, rps=20.0) for n in (1, 8, 64)] + \
+           [fake_row("threadpool", n, rps=400.0 * n) for n in (1, 8, 64)]  # 20 to 25,600 req/s
+    figure = SweepFigure(layout="fixed").extend(rows)
+    throughput = figure.axes["rps"]
+    assert throughput.get_yscale() == "log"  # 20 req/s is not flattened under 25k
+    assert figure.axes["memory"].get_yscale() == "linear"  # 21-84 MB: no decades to span
+    figure.png()  # draw, so that the tick labels exist
+    for ax in figure.axes.values():
+        for axis in (ax.xaxis, ax.yaxis):
+            assert not isinstance(axis.get_major_formatter(), LogFormatterSciNotation)
+            labels = [t.get_text() for t in axis.get_ticklabels() + axis.get_ticklabels(minor=True)]
+            assert not any("times" in text or "^" in text or "e+" in text for text in labels), labels
+    labels = [t.get_text() for t in throughput.yaxis.get_ticklabels()]
+    assert "20" in labels and "10k" in labels, labels
+    line = figure.lines_of("rps")["threadpool"]
+    assert line.get_linewidth() >= 2.5 and line.get_markersize() >= 7
+    assert throughput.title.get_fontsize() >= 14 and throughput.yaxis.get_ticklabels()[0].get_fontsize() >= 12
+    assert figure.screen_width >= 1100  # CSS pixels in a notebook; the PNG has more
+
+
+def test_one_client_count_makes_a_bar_chart_with_values():
+    rows = [fake_row(model, 64, rps=rps) for model, rps in [("iterative", 20.0), ("select", 3000.0),
+                                                             ("threadpool", 2500.0)]]
+    figure = SweepFigure().extend(rows)
+    assert figure.bar_mode and figure.lines_of("rps") == {}
+    assert figure.bar_heights["rps", "rps"] == {"iterative": 20.0, "select": 3000.0, "threadpool": 2500.0}
+    assert figure.bar_heights["latency", "p99_ms"]["select"] == 128.0
+    ax = figure.axes["rps"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["iterative", "select", "threadpool"]
+    assert "20" in [t.get_text() for t in ax.texts]  # each bar says its value
+    assert "64 concurrent clients" in figure.figure.get_suptitle()
+    # A live plot that will measure several counts draws lines from its first point on.
+    live = SweepFigure(xs=[1, 64]).extend(rows[:1])
+    assert not live.bar_mode and list(live.lines_of("rps")) == ["iterative"]
+
+
+def test_a_point_the_generator_limited_is_marked():
+    rows = fake_rows(models=("select",))
+    rows[-1]["generator_limited"] = True
+    figure = SweepFigure().extend(rows)
+    ring = figure.rings["rps"]
+    assert list(ring.get_xdata()) == [8] and list(ring.get_ydata()) == [rows[-1]["rps"]]
+    legend = [t.get_text() for t in figure.legend_ax.get_legend().get_texts()]
+    assert "load generator busy or late" in legend
+    assert "rps" not in SweepFigure().extend(fake_rows(models=("select",))).rings  # none: no ring
+
+
+def test_a_rate_sweep_draws_latency_against_offered_load():
+    rows = []
+    for rate in (500, 1000, 2000, 4000):
+        row = fake_row("select", 16, workload="/bytes/1024", rps=min(rate, 2500.0))
+        row.update(rate=float(rate), p99_ms=2.0 if rate < 2500 else 400.0)
+        rows.append(row)
+    figure = SweepFigure(metrics=("latency", "rps")).extend(rows)
+    assert figure.x == "rate" and figure.axes["latency"].get_xlabel() == "offered requests / s"
+    p99 = figure.lines_of("latency", "p99_ms")["select"]
+    assert list(p99.get_xdata()) == [500, 1000, 2000, 4000] and list(p99.get_ydata()) == [2, 2, 2, 400]
+    assert "open loop over 16 connections" in figure.figure.get_suptitle()
 
 
 def test_several_workloads_get_a_line_each_with_a_readable_label():
@@ -138,10 +202,11 @@ def test_live_plot_outside_a_notebook_displays_nothing(capsys):
 
 def test_write_plots_writes_one_png_per_workload(tmp_path):
     rows = fake_rows() + [fake_row("threads", 1, workload="/images/café au lait.png"),
-                          fake_row("threads", 1, keep_alive=False)]
+                          fake_row("threads", 1, keep_alive=False), {**fake_row("threads", 4), "rate": 100.0}]
     paths = write_plots(rows, tmp_path / "out", stem="run")
     names = sorted(p.name for p in paths)
-    assert names == ["run-images_caf_au_lait.png.png", "run-small-close.png", "run-small.png"]
+    assert names == ["run-images_caf_au_lait.png.png", "run-small-close.png", "run-small-rates.png",
+                     "run-small.png"]
     for path in paths:
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
@@ -157,7 +222,7 @@ def test_the_cli_hook_finds_write_plots(tmp_path):
 
 def test_progress_text_fallback():
     stream = io.StringIO()
-    progress = Progress(3, text=True, stream=stream)
+    progress = Progress(3, form="text", stream=stream)
     progress.show()
     progress.add(fake_row("threads", 4))
     progress.add({**fake_row("threads", 8), "errors": 2})
@@ -168,12 +233,23 @@ def test_progress_text_fallback():
 
 
 def test_progress_bar_in_widget_form():
-    progress = Progress(2, text=False)
+    progress = Progress(2, form="widget")
     progress.add(fake_row("threads", 1))
     assert (progress.bar.value, progress.bar.max) == (1, 2) and progress.label.value.startswith("1/2")
     progress.add()
     progress.finish()
     assert progress.bar.bar_style == "success"
+
+
+def test_progress_in_html_form_is_plain_html():
+    # What a notebook shows: HTML, which a saved notebook shows again when
+    # reopened (a widget's view would need its state saved in the file).
+    progress = Progress(2, form="html")
+    progress.add({**fake_row("threads", 4), "rate": 2000.0})
+    output = progress.html_output().data
+    assert '<progress value="1" max="2"' in output and "threads small x4 @ 2,000/s" in output
+    progress.finish("stopped")
+    assert "1/2  stopped" in progress.html_output().data and progress.widget is None
 
 
 def fake_sweep(delay=0.0, fail_at=None, interrupt_at=None):
@@ -266,6 +342,23 @@ def test_panel_runs_a_sweep_in_the_background():
     assert not panel.run_button.disabled and panel.stop_button.disabled
 
 
+def test_panel_starts_empty_and_keeps_earlier_runs():
+    panel = Panel(models=("threads",), clients=[1, 2], sweep=fake_sweep())
+    # Before any run: words, not an empty image (a browser shows that as a broken picture).
+    assert panel.image.layout.display == "none" and panel.empty.layout.display != "none"
+    assert "press <b>Run</b>" in panel.empty.value and panel.earlier.children == ()
+    pngs = []
+    for run in range(4):
+        panel.clients_text.value = ",".join(str(n) for n in range(1, run + 3))
+        assert panel.run() and panel.wait(10) and panel.error is None
+        assert panel.image.layout.display != "none" and panel.empty.layout.display == "none"
+        pngs.append(bytes(panel.image.value))
+    earlier = panel.earlier.children
+    assert len(earlier) == 3  # the newest first, at most three
+    assert [bytes(box.children[1].value) for box in earlier] == pngs[-2::-1]
+    assert "Earlier run" in earlier[0].children[0].value and "4 points" in earlier[0].children[0].value
+
+
 def test_panel_stop_and_errors_and_bad_controls():
     panel = Panel(models=("threads",), clients=[1, 2, 4, 8, 16], sweep=fake_sweep(delay=0.2))
     panel.run()
@@ -354,7 +447,9 @@ def test_a_notebook_run_leaves_one_image_per_plot(tmp_path):
     shown = base64.b64decode(images(live)[0]["data"]["image/png"])
     assert hashlib.sha1(shown).hexdigest() == digest["outputs"][0]["text"].strip()  # the last frame
     assert len(images(swept)) == 1 and len(swept["outputs"]) == 2  # the plot and the progress bar
-    assert "application/vnd.jupyter.widget-view+json" in json.dumps(swept["outputs"])
+    assert "<progress" in json.dumps(swept["outputs"])
+    # No widget views: a saved notebook reopens with its outputs, not "model not found".
+    assert "application/vnd.jupyter.widget-view+json" not in json.dumps([cell["outputs"] for cell in notebook.cells])
     assert len(static["outputs"]) == 1 and len(images(static)) == 1  # no second copy from pyplot
     assert not any(o["output_type"] == "error" or o.get("name") == "stderr"
                    for cell in notebook.cells for o in cell["outputs"])
@@ -370,3 +465,11 @@ def test_thread_safe_widget_updates_from_a_sweep_thread():
     png = plot.png()  # the kernel's thread reading meanwhile: the lock keeps them apart
     worker.join(30)
     assert png.startswith(PNG_MAGIC) and len(plot.records) == 3 and bytes(image.value) == plot.png()
+
+
+def test_the_coordinated_omission_picture_is_drawn(tmp_path):
+    import runpy
+
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "coordinated_omission.py")
+    runpy.run_path(script)["draw"](tmp_path / "picture.png")  # what `python docs/coordinated_omission.py` runs
+    assert (tmp_path / "picture.png").read_bytes().startswith(PNG_MAGIC)

@@ -10,7 +10,7 @@ from .workloads import Workloads
 
 def make_app(root):
     """The application every server runs by default: the workload routes
-    (/bytes/N, /cpu, /sleep) in front of the files under `root`."""
+    (/bytes/N, /cpu, /sleep, /block) in front of the files under `root`."""
     return Workloads(StaticFiles(root))
 
 

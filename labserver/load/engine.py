@@ -1,7 +1,24 @@
 """The load generator's clients: many connections, one thread, one event loop.
 
-Each client is a closed loop: send a request, wait for the whole response,
-send the next. All the clients of one process share one event loop, like a
+Two ways to make load (rate=None or a number):
+* closed loop (the default, as wrk): each client sends a request, waits for
+  the whole response, sends the next. The server sets the pace.
+* open loop (rate=R, as wrk2): requests are due at a fixed total rate R,
+  spread evenly over the connections; a connection sends each request when
+  it is due, or as soon as its previous response is in if that is later.
+  Each latency counts from when the request was due, not from when it went
+  out: a server that falls behind cannot hide the queue it causes.
+
+Coordinated omission, and why both modes count the waiting: a closed-loop
+client that gets no answer sends nothing more, so a server that starves
+most of its clients is measured only on the few it serves (wrk's blind
+spot: the iterative server at 8 clients looks like 50 ms when 7 of them
+wait for the whole run). So at the end of a run every request still
+unanswered (sent, or due, or on a connection still being opened) counts
+with the time it has waited so far, and so does a request given up after
+`timeout`: the percentiles include them, and `unanswered` says how many.
+
+All the clients of one process share one event loop, like a
 selectors-based server turned around. Why not something simpler:
 
 * `requests` spends ~1 ms of Python per request: on this machine it tops out
@@ -22,8 +39,10 @@ selectors-based server turned around. Why not something simpler:
 
 Timing rules: every connection is open before the clock starts (otherwise
 the first second measures connect() and accept(), not serving); a warm-up
-runs before it too; latencies go from sending a request (or, for a new
-connection per request, from connect()) to its last byte.
+runs before it too; latencies go from sending a request (for a new
+connection per request, from connect(); in the open loop, from when it was
+due) to its last byte. Progress is counted in body bytes as they arrive, so
+a download still under way when the clock stops counts for what it got.
 
 Errors are counted by kind, not raised: a server that refuses, resets or
 stalls is a result. refused: connect() failed (refused, or no local port
@@ -33,6 +52,7 @@ or closed before the response was complete; timeout: nothing arrived for
 """
 
 import errno
+import heapq
 import math
 import select
 import selectors
@@ -45,6 +65,11 @@ from .metrics import ERROR_KINDS, histogram
 TICK = 0.1  # seconds between housekeeping rounds (timeouts, reconnects, samples)
 RECV_SIZE = 256 * 1024  # one reused receive buffer per process
 MAX_HEAD = 64 * 1024  # a response head longer than this is not worth waiting for
+# Open loop: a request sent this much after it was due on an idle connection
+# was sent late; a poll() that returns this much after its timeout, stalled
+# (this process was kept from running: another busy process, or another
+# thread holding the GIL). Either way the generator, not the server, was late.
+LATE = 0.010
 # connect_ex() on a non-blocking socket: "under way" (Linux, macOS; Windows).
 # Anything else, EAGAIN included (Linux: no local port left), is a failure.
 IN_PROGRESS = {errno.EINPROGRESS, getattr(errno, "WSAEWOULDBLOCK", errno.EINPROGRESS)}
@@ -60,8 +85,9 @@ HEAD, BODY, CHUNKED, UNTIL_EOF = "head", "body", "chunked", "until-eof"
 class Client:
     """One simulated user: a socket (replaced on reconnect) and its counters."""
 
-    __slots__ = ("sock", "state", "mode", "buf", "need", "ok", "close_after", "body_bytes",
-                 "pending", "started", "last_byte", "max_gap", "turn", "retry_at", "requests", "bytes")
+    __slots__ = ("sock", "state", "mode", "buf", "need", "ok", "close_after", "body_bytes", "pending",
+                 "started", "sent_at", "waiting", "due", "last_byte", "max_gap", "turn", "retry_at",
+                 "requests", "bytes")
 
     def __init__(self, turn):
         self.sock = None
@@ -69,6 +95,9 @@ class Client:
         self.turn = turn  # position in the workload's request sequence
         self.retry_at = 0.0
         self.started = 0.0  # when the current request began (its latency's origin)
+        self.sent_at = 0.0  # when it went out (its timeout's origin)
+        self.waiting = False  # a request is out and not answered yet
+        self.due = math.inf  # open loop: when the next request is due
         self.reset_response()
         self.reset_counters(0.0)
 
@@ -83,9 +112,17 @@ class Client:
 
     def reset_counters(self, now):
         self.requests = 0
-        self.bytes = 0
+        self.bytes = -self.partial()  # the part of a response that arrived before the clock started
         self.last_byte = now
         self.max_gap = 0.0
+
+    def partial(self):
+        """Body bytes received so far of the response being read."""
+        if self.mode is BODY:
+            return self.body_bytes - self.need
+        if self.mode is HEAD:
+            return 0  # (body_bytes still holds the previous response's length)
+        return self.body_bytes  # chunked, until EOF: counted as they are parsed
 
 
 class Epoll:
@@ -162,7 +199,8 @@ class Engine:
     (the tests use it: it is the path macOS and Windows always take)."""
 
     def __init__(self, family, address, requests, sequence, clients, keep_alive=True,
-                 timeout=10.0, first_index=0, cpu_clock=time.thread_time, portable=False):
+                 timeout=10.0, first_index=0, cpu_clock=time.thread_time, portable=False,
+                 rate=None, all_clients=None):
         self.family = family
         self.address = address
         self.requests = requests  # pre-encoded request bytes, one per path
@@ -180,6 +218,13 @@ class Engine:
         self.known_head, self.known_length = None, 0  # see whole_head()
         stride = max(1, len(sequence) // max(1, clients))  # spread clients over a mix
         self.clients = [Client((first_index + i) * stride) for i in range(clients)]
+        self.first_index = first_index
+        # Open loop: `rate` requests/s in total over `all_clients` connections
+        # (in every process), so each connection sends one per `interval`.
+        self.rate = rate
+        self.interval = (all_clients or clients) / rate if rate else None
+        self.schedule = []  # open loop: heap of (due, n, client) for idle connections
+        self.order = 0  # breaks ties in the heap
         self.open = 0  # connections established right now
         self.reset_counters(time.perf_counter())
 
@@ -188,8 +233,13 @@ class Engine:
         self.total = 0
         self.quota = math.inf
         self.latencies = array("d")  # seconds; a C array: appending costs ~50 ns, 8 bytes each
+        self.waits = array("d")  # seconds waited by requests that got no answer (timed out; see report())
         self.wire_bytes = 0
         self.sent_bytes = 0
+        self.sent = 0  # requests sent
+        self.late = 0  # requests the generator itself sent LATE or more after they were due (open loop)
+        self.stalls = 0  # polls that returned LATE or more after their timeout
+        self.polls = 0
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.open_max = self.open
         self.open_samples = []
@@ -214,7 +264,7 @@ class Engine:
         sock = socket.socket(self.family, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # requests go out at once
-        client.sock, client.state, client.started = sock, CONNECTING, now
+        client.sock, client.state, client.started, client.sent_at = sock, CONNECTING, now, now
         client.reset_response()
         self.waiter.watch(client, sock, WRITE)
         code = sock.connect_ex(self.address)
@@ -238,8 +288,7 @@ class Engine:
         if self.open > self.open_max:
             self.open_max = self.open
         if send:
-            # A new connection per request: the latency counts from connect().
-            self.send_next(client, now, restart_clock=self.keep_alive)
+            self.free(client, now)
 
     def drop(self, client):
         """Close a client's socket (if any); it reconnects later."""
@@ -252,6 +301,12 @@ class Engine:
 
     def fail(self, client, kind, now):
         self.errors[kind] += 1
+        if kind == "timeout" and client.waiting:
+            self.waits.append(now - client.started)  # given up on: it waited this long, unanswered
+        if client.ok:
+            client.bytes += client.partial()  # what arrived before the failure still arrived
+        client.reset_response()
+        client.waiting = False
         self.drop(client)
         # A refused connect retries at the next tick, not in a tight loop;
         # anything else reconnects at once, as a browser would.
@@ -259,14 +314,48 @@ class Engine:
 
     # Requests and responses.
 
-    def send_next(self, client, now, restart_clock=True):
+    def free(self, client, now):
+        """A connection is free to send (just connected, or its response is in)."""
+        if self.rate is None:
+            # A new connection per request: the latency counts from connect().
+            return self.send_next(client, now, client.started if not self.keep_alive else now)
+        if client.due <= now:  # due already: it waited for the connection, and that counts
+            return self.send_next(client, now, client.due)
+        self.wait_until_due(client)
+
+    def wait_until_due(self, client):
+        self.order += 1
+        heapq.heappush(self.schedule, (client.due, self.order, client))
+
+    def send_due(self, now):
+        """Open loop: send every request whose time has come on an idle connection."""
+        schedule = self.schedule
+        while schedule and schedule[0][0] <= now:
+            due, _, client = heapq.heappop(schedule)
+            if due != client.due or client.waiting:
+                continue  # stale: the client reconnected and was scheduled again meanwhile
+            if client.state is DOWN:  # a new connection per request: connect when it is due
+                self.connect(client, now)
+                client.started = due
+                continue
+            if client.state is not BUSY:
+                continue  # still connecting or closing: it sends when it is free
+            if now - due >= LATE:
+                self.late += 1  # the connection was free: only the generator itself was slow
+            self.send_next(client, now, due)
+
+    def send_next(self, client, now, started):
         if self.one_request is not None:
             request = self.one_request
         else:
             request = self.requests[self.sequence[client.turn % len(self.sequence)]]
             client.turn += 1
-        if restart_clock:
-            client.started = now
+        client.started, client.sent_at, client.waiting = started, now, True
+        if client.due <= now:
+            client.due += self.interval  # the next one's turn (open loop; inf otherwise)
+        self.sent += 1
+        if self.rate is not None:
+            client.last_byte = now  # silence counts from the request, not from an idle pause
         try:
             sent = client.sock.send(request)
         except OSError as error:
@@ -410,13 +499,18 @@ class Engine:
             client.body_bytes += len(client.buf)
             client.buf = b""
             return self.complete(client, now)
+        if not client.waiting:  # open loop: an idle connection closed by the server
+            self.drop(client)
+            return self.connect(client, now)
         self.fail(client, "reset", now)  # closed with our request unanswered
 
     def complete(self, client, now):
         """A whole response arrived: count it, then send the next request.
         (The hot path: one call per response, so it does only what it must.)"""
         if self.total >= self.quota:
-            return  # the run is over (the last responses of an event batch)
+            client.mode = HEAD  # the run is over (the last responses of an event batch): not counted
+            return
+        client.waiting = False
         if client.ok:
             self.total += 1
             client.requests += 1
@@ -426,17 +520,23 @@ class Engine:
             self.errors["bad"] += 1
             client.ok = True
         client.mode = HEAD  # client.buf keeps any bytes that came after this response
+        if self.total >= self.quota:
+            return  # that was the last one asked for: send nothing more
         if client.close_after or not self.keep_alive:
             # Let the server close first (it said it would): whoever closes first
             # keeps the connection in TIME_WAIT for a minute, and on our side that
             # would use up local ports. If its FIN is slow, we close at the next tick.
             client.state, client.retry_at = CLOSING, now + TICK
         else:
-            self.send_next(client, now)
+            self.free(client, now)
 
     def on_closed(self, client, now):
-        """The server's FIN (or anything else) after a last response: reconnect."""
+        """The server's FIN (or anything else) after a last response: reconnect
+        (in the open loop, when the next request is due)."""
         self.drop(client)
+        if self.rate is not None and client.due > now:
+            client.retry_at = client.due  # tick() must not connect it early either
+            return self.wait_until_due(client)
         self.connect(client, now)
 
     # The loop.
@@ -445,9 +545,11 @@ class Engine:
         """Warm up, start the clock, load the server for `duration` seconds or
         until `requests` responses have arrived; returns the report (a dict)."""
         now = time.perf_counter()
-        for client in self.clients:
+        for index, client in enumerate(self.clients):
+            if self.rate is not None:  # connection k's first request is due k / rate after the start
+                client.due = now + (self.first_index + index) / self.rate
             if client.state == BUSY:
-                self.send_next(client, now)
+                self.free(client, now)
             elif client.state == DOWN:
                 self.connect(client, now)
         stopped = self.loop(now + warmup, stop) if warmup > 0 else False
@@ -474,6 +576,7 @@ class Engine:
         (names are looked up once, here, not on every round)."""
         poll, clients, readable = self.waiter.poll, self.waiter.clients, self.waiter.READABLE
         clock, on_readable = time.perf_counter, self.on_readable
+        schedule = self.schedule if self.rate is not None else None
         now = clock()
         next_tick = now + TICK
         wake = min(until, next_tick)  # when poll() must return even if nothing happens
@@ -486,9 +589,21 @@ class Engine:
                 wake = min(until, next_tick)
                 if stop is not None and stop.is_set():
                     return True
+            timeout = wake - now
+            if schedule:  # open loop: wake up when the next request is due
+                if schedule[0][0] <= now:
+                    self.send_due(now)
+                    now = clock()
+                    continue
+                timeout = min(timeout, schedule[0][0] - now)
             # Each fd comes at most once per poll(), and a client's socket only
             # changes while its own event is handled: no event here is stale.
-            for fd, mask in poll(wake - now):
+            events = poll(timeout)
+            if schedule is not None:  # open loop: did this process get to run on time?
+                self.polls += 1
+                if clock() - now > timeout + LATE:
+                    self.stalls += 1
+            for fd, mask in events:
                 client = clients[fd]
                 now = clock()  # every response gets its own timestamp: a batch can take 0.1 ms
                 if client.state is BUSY and mask & readable:
@@ -511,23 +626,49 @@ class Engine:
             elif client.state == CLOSING:
                 if client.retry_at <= now:
                     self.on_closed(client, now)
-            elif now - max(client.started, client.last_byte) > self.timeout:
+            elif client.state == CONNECTING:
+                if now - client.sent_at > self.timeout:
+                    self.fail(client, "timeout", now)
+            elif client.waiting and now - max(client.sent_at, client.last_byte) > self.timeout:
                 self.fail(client, "timeout", now)
         self.open_samples.append(self.open)
 
+    def unanswered(self, finish):
+        """The waits (s) of the requests with no answer when the clock stopped:
+        sent, or on a connection still being opened, or (open loop) due."""
+        waits = array("d")
+        for client in self.clients:
+            if client.waiting or (client.state is CONNECTING and self.rate is None):
+                waits.append(finish - client.started)
+            due = client.due  # open loop: every request due by now and not sent yet
+            while due <= finish:
+                waits.append(finish - due)
+                due += self.interval
+        return waits
+
     def report(self, elapsed, finish, cpu_seconds, stopped):
-        for client in self.clients:  # the gap still running when the clock stopped
-            client.max_gap = max(client.max_gap, finish - client.last_byte)
+        for client in self.clients:
+            client.bytes += client.partial() if client.ok else 0  # a download under way counts what it got
+            if client.waiting or self.rate is None:  # the silence still running when the clock stopped
+                client.max_gap = max(client.max_gap, finish - client.last_byte)
+        unanswered = self.unanswered(finish)
+        waits = self.latencies + self.waits + unanswered  # every request that waited, answered or not
         samples = self.open_samples or [self.open]
         return {
             "elapsed": elapsed,
             "requests": self.total,
+            "unanswered": len(unanswered),
+            "sent": self.sent,
+            "late": self.late,
+            "stalls": self.stalls,
+            "polls": self.polls,
             "bytes": sum(c.bytes for c in self.clients),
             "wire_bytes": self.wire_bytes,
             "sent_bytes": self.sent_bytes,
-            "latency": histogram(self.latencies),  # computed now that the clock has stopped
-            "latency_sum": sum(self.latencies),
-            "latency_max": max(self.latencies, default=0.0),
+            "latency": histogram(waits),  # computed now that the clock has stopped
+            "latency_sum": sum(waits),
+            "latency_count": len(waits),
+            "latency_max": max(waits, default=0.0),
             "errors": dict(self.errors),
             "per_client_requests": [c.requests for c in self.clients],
             "per_client_bytes": [c.bytes for c in self.clients],

@@ -2,7 +2,10 @@
 
     from labserver.load import run
     result = run("http://127.0.0.1:8000/index.html", clients=64, duration=5)
-    result.rps, result.p99_ms, result.fairness, result.client_cpu_pct
+    result.rps, result.p99_ms, result.unanswered, result.fairness, result.client_cpu_pct
+
+    result = run(url, clients=64, rate=2000, duration=5)      # open loop: 2000 requests/s offered
+    result.sent_rps, result.p99_ms, result.generator_limited
 
 Up to 16 clients run in this process, in one event loop (engine.py). More
 clients are spread over worker processes ("spawn": a fresh interpreter each,
@@ -23,6 +26,13 @@ The generator shares the machine with the server, so a Result always carries
 the generator's own CPU (client_cpu_pct, all its processes, % of one core)
 next to the server's (cpu_pct, when its pid is known): when the client is the
 one using a whole core, the figure measures the client, not the server.
+generator_limited says so: a generator process used BUSY_CORE % of a core or
+more, or (open loop) it could not keep the rate it was asked for: more than
+LATE_SHARE of its requests went out late on a connection that was free, or
+of its waits for the sockets ended late (engine.LATE: the process was kept
+from running). A rate the *server* cannot keep is not the generator's fault:
+the requests wait for a free connection, their latencies grow, and sent_rps
+falls below rate.
 """
 
 import contextlib
@@ -50,6 +60,8 @@ from .workload import encode_request, parse_workload, request_sequence
 IN_PROCESS_LIMIT = 16  # more clients than this go to worker processes (given 2+ cores)
 MAX_PROCESSES = 4
 START_TIMEOUT = 60.0  # seconds for worker processes to start and connect
+BUSY_CORE = 90.0  # % of one core: a generator process this busy may be what limits the figures
+LATE_SHARE = 0.05  # open loop: more sends or waits than this late (engine.LATE): rate not kept
 
 
 class LoadError(RuntimeError):
@@ -66,12 +78,17 @@ class Result:
     keep_alive: bool
     duration_s: float  # the measured window (warm-up excluded)
     warmup_s: float
+    rate: float | None  # open loop: requests/s offered; None: closed loop
     requests: int  # successful responses in the window
-    bytes: int  # their payload (body) bytes
+    unanswered: int  # requests with no answer when the clock stopped (sent, or due, or connecting)
+    bytes: int  # payload (body) bytes received, of finished responses or not
     wire_bytes: int  # everything received: heads, bodies, chunk framing
-    rps: float
+    rps: float  # answered requests per second
+    sent_rps: float  # requests sent per second (open loop: compare with rate)
     mbps: float  # payload megabits per second
     mbps_wire: float
+    # Latency of every request that waited in the window, the unanswered ones
+    # with the time they had waited so far (engine.py: coordinated omission).
     p50_ms: float | None
     p90_ms: float | None
     p99_ms: float | None
@@ -85,13 +102,17 @@ class Result:
     errors_reset: int
     errors_timeout: int
     errors_bad: int
-    fairness: float | None  # Jain's index over per-client bytes: 1.0 = perfectly fair
+    fairness: float | None  # Jain's index over per-client bytes: 1.0 = perfectly fair; None: no bytes
     slowest_client_rps: float
+    slowest_client_mbps: float  # the client that received the fewest bytes
     max_gap_ms: float  # the longest time any client received nothing
     cpu_pct: float | None  # server's process tree, % of one core
     rss_mb: float | None  # server's peak resident memory
     client_cpu_pct: float  # this generator, all its processes, % of one core
     client_processes: int  # 0: ran in the calling process
+    late: int  # open loop: requests this generator sent late on a free connection
+    stalls: int  # waits for the sockets that ended late: the generator was kept from running
+    generator_limited: bool  # the generator, not the server, may have been the limit (see above)
     pinning: str | None
     stopped: bool  # cut short by stop_event
     python: str = field(default_factory=platform.python_version)
@@ -112,9 +133,13 @@ class Result:
 
 
 def run(url, clients=1, duration=None, requests=None, warmup=0.0, keep_alive=True, workload=None,
-        timeout=10.0, processes=None, cpus=None, pid=None, server_cpus=None, stop_event=None):
+        timeout=10.0, processes=None, cpus=None, pid=None, server_cpus=None, stop_event=None, rate=None):
     """Load `url` with `clients` concurrent clients; returns a Result.
 
+    rate: None for a closed loop (each client sends its next request when
+    its response is in); a number for an open loop: that many requests per
+    second in total, due at even intervals over the `clients` connections,
+    each latency counted from when its request was due (engine.py).
     duration: seconds to measure (default 5 unless `requests` is given);
     requests: stop after this many responses instead; warmup: seconds of
     unmeasured load first; keep_alive=False opens a new connection per
@@ -128,9 +153,11 @@ def run(url, clients=1, duration=None, requests=None, warmup=0.0, keep_alive=Tru
     """
     if clients < 1:
         raise ValueError("clients must be at least 1")
+    if rate is not None and not rate > 0:
+        raise ValueError(f"rate must be a number of requests per second above 0, got {rate!r}")
     if duration is None and requests is None:
         duration = 5.0
-    config = make_config(url, clients, keep_alive, workload, timeout)
+    config = make_config(url, clients, keep_alive, workload, timeout, rate)
     count = choose_processes(clients, cpus) if processes is None else processes
     if cpus and count == 0:
         count = 1  # pinning applies to a whole process: pin a worker, never the caller
@@ -148,7 +175,7 @@ def run(url, clients=1, duration=None, requests=None, warmup=0.0, keep_alive=Tru
                        describe_pinning(server_cpus, cpus))
 
 
-def make_config(url, clients, keep_alive, workload, timeout):
+def make_config(url, clients, keep_alive, workload, timeout, rate=None):
     """Everything a client process needs, as plain data (it crosses processes)."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
@@ -165,7 +192,7 @@ def make_config(url, clients, keep_alive, workload, timeout):
         "url": url, "workload": str(workload), "port": port, "family": int(family), "address": address,
         "requests": [encode_request(path, parts.netloc, keep_alive) for path in paths],
         "sequence": request_sequence(weights), "clients": clients,
-        "keep_alive": keep_alive, "timeout": timeout,
+        "keep_alive": keep_alive, "timeout": timeout, "rate": None if rate is None else float(rate),
     }
 
 
@@ -180,7 +207,8 @@ def choose_processes(clients, cpus=None):
 
 def make_engine(config, clients, first_index, cpu_clock):
     return Engine(config["family"], tuple(config["address"]), config["requests"], config["sequence"],
-                  clients, config["keep_alive"], config["timeout"], first_index, cpu_clock)
+                  clients, config["keep_alive"], config["timeout"], first_index, cpu_clock,
+                  rate=config.get("rate"), all_clients=config["clients"])
 
 
 def run_here(config, warmup, duration, requests, stop_event, monitor):
@@ -349,10 +377,18 @@ def worker_main(job, messages, go, stop):
 def empty_report(config):
     """The report of a run stopped before it began."""
     n = config["clients"]
-    return {"elapsed": 0.0, "requests": 0, "bytes": 0, "wire_bytes": 0, "sent_bytes": 0, "latency": {},
-            "latency_sum": 0.0, "latency_max": 0.0, "errors": dict.fromkeys(ERROR_KINDS, 0),
+    return {"elapsed": 0.0, "requests": 0, "unanswered": 0, "sent": 0, "late": 0, "stalls": 0, "polls": 0,
+            "bytes": 0, "wire_bytes": 0, "sent_bytes": 0, "latency": {}, "latency_sum": 0.0, "latency_count": 0,
+            "latency_max": 0.0, "errors": dict.fromkeys(ERROR_KINDS, 0),
             "per_client_requests": [0] * n, "per_client_bytes": [0] * n, "max_gap": 0.0,
             "open_max": 0, "open_mean": 0.0, "cpu_seconds": 0.0, "stopped": True}
+
+
+def generator_limited(client_cpu_pct, processes, report, open_loop):
+    """Whether the load generator may have been the limit (see the module docstring)."""
+    busiest = client_cpu_pct / max(1, processes)  # the processes share the load about evenly
+    behind = report["late"] > LATE_SHARE * report["sent"] or report["stalls"] > LATE_SHARE * report["polls"]
+    return busiest >= BUSY_CORE or (open_loop and behind)
 
 
 def make_result(config, report, server, processes, warmup, pinning):
@@ -360,19 +396,22 @@ def make_result(config, report, server, processes, warmup, pinning):
     errors = report["errors"]
     elapsed = report["elapsed"]
     by_server = server["connections_max"] is not None
+    client_cpu_pct = 100 * report["cpu_seconds"] / elapsed if elapsed > 0 else 0.0
     return Result(
         url=config["url"], workload=config["workload"], clients=config["clients"],
-        keep_alive=config["keep_alive"], duration_s=elapsed, warmup_s=warmup,
-        requests=report["requests"], bytes=report["bytes"], wire_bytes=report["wire_bytes"],
+        keep_alive=config["keep_alive"], duration_s=elapsed, warmup_s=warmup, rate=config.get("rate"),
+        requests=report["requests"], unanswered=report["unanswered"], bytes=report["bytes"],
+        wire_bytes=report["wire_bytes"],
         concurrent_max=server["connections_max"] if by_server else report["open_max"],
         concurrent_mean=server["connections_mean"] if by_server else report["open_mean"],
         concurrent_source="server" if by_server else "client",
         errors=sum(errors.values()), **{f"errors_{kind}": errors[kind] for kind in ERROR_KINDS},
-        cpu_pct=server["cpu_pct"], rss_mb=server["rss_mb"],
-        client_cpu_pct=100 * report["cpu_seconds"] / elapsed if elapsed > 0 else 0.0,
-        client_processes=processes, pinning=pinning, stopped=report["stopped"],
+        cpu_pct=server["cpu_pct"], rss_mb=server["rss_mb"], client_cpu_pct=client_cpu_pct,
+        client_processes=processes, pinning=pinning, stopped=report["stopped"], late=report["late"],
+        stalls=report["stalls"],
+        generator_limited=generator_limited(client_cpu_pct, processes, report, config.get("rate") is not None),
         per_client_requests=report["per_client_requests"], per_client_bytes=report["per_client_bytes"],
-        **{key: numbers[key] for key in ("rps", "mbps", "mbps_wire", "p50_ms", "p90_ms", "p99_ms",
+        **{key: numbers[key] for key in ("rps", "sent_rps", "mbps", "mbps_wire", "p50_ms", "p90_ms", "p99_ms",
                                          "max_ms", "mean_ms", "fairness", "slowest_client_rps",
-                                         "max_gap_ms")},
+                                         "slowest_client_mbps", "max_gap_ms")},
     )

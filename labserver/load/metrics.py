@@ -5,12 +5,19 @@ of every latency. A run at 50k req/s for 10 s has half a million latencies;
 their histogram is a few hundred (bucket, count) pairs, which worker processes
 can send back and merge cheaply, and 1 % is finer than run-to-run noise.
 
-Fairness: Jain's index over what each client received,
+The latency figures count every request that waited, answered or not (see
+engine.py on coordinated omission): a request still unanswered when the clock
+stopped enters them with the time it had waited so far. Without that, a
+server that serves one client and starves seven is measured on the one.
+
+Fairness: Jain's index over the bytes each client received,
     J = (sum x)^2 / (n * sum x^2)
 is 1.0 when every client got the same and 1/n when one client got everything.
-Beside it, the slowest client's rate and the longest time any client waited
-without receiving a single byte: "every download makes forward progress"
-turned into numbers that a stalled client cannot hide in an average.
+Beside it, the slowest client's share (its Mbps, and its responses per
+second) and the longest time any client waited without receiving a single
+byte: "every download makes forward progress" turned into numbers that a
+stalled client cannot hide in an average. Bytes count as they arrive, so a
+big download still under way when the clock stops counts for what it got.
 """
 
 import math
@@ -81,8 +88,9 @@ def combine(parts):
     if len(parts) == 1:
         return parts[0]
     combined = {key: sum(part[key] for part in parts)
-                for key in ("requests", "bytes", "wire_bytes", "sent_bytes", "cpu_seconds",
-                            "latency_sum", "open_max", "open_mean")}
+                for key in ("requests", "unanswered", "sent", "late", "stalls", "polls", "bytes", "wire_bytes",
+                            "sent_bytes",
+                            "cpu_seconds", "latency_sum", "latency_count", "open_max", "open_mean")}
     combined["elapsed"] = sum(part["elapsed"] for part in parts) / len(parts)
     combined["latency"] = merge_histograms(part["latency"] for part in parts)
     combined["latency_max"] = max(part["latency_max"] for part in parts)
@@ -98,7 +106,8 @@ def summarise(report):
     """A combined report -> the headline numbers (rates, percentiles in ms, fairness)."""
     elapsed = report["elapsed"]
     rate = (lambda n: n / elapsed) if elapsed > 0 else (lambda n: 0.0)
-    histogram, maximum = report["latency"], report["latency_max"] if report["requests"] else None
+    count = report["latency_count"]  # answered and unanswered
+    histogram, maximum = report["latency"], report["latency_max"] if count else None
 
     def ms(fraction):
         value = percentile(histogram, fraction, maximum)
@@ -107,14 +116,16 @@ def summarise(report):
     per_client = report["per_client_requests"]
     return {
         "rps": rate(report["requests"]),
+        "sent_rps": rate(report["sent"]),
         "mbps": rate(report["bytes"] * 8) / 1e6,
         "mbps_wire": rate(report["wire_bytes"] * 8) / 1e6,
         "p50_ms": ms(0.50),
         "p90_ms": ms(0.90),
         "p99_ms": ms(0.99),
         "max_ms": None if maximum is None else maximum * 1000,
-        "mean_ms": report["latency_sum"] / report["requests"] * 1000 if report["requests"] else None,
+        "mean_ms": report["latency_sum"] / count * 1000 if count else None,
         "fairness": jain_index(report["per_client_bytes"]),
         "slowest_client_rps": rate(min(per_client)) if per_client else 0.0,
+        "slowest_client_mbps": rate(min(report["per_client_bytes"]) * 8) / 1e6 if per_client else 0.0,
         "max_gap_ms": report["max_gap"] * 1000,
     }

@@ -116,6 +116,7 @@ class ServerMonitor:
         self.interval = interval
         self.available = psutil is not None and pid is not None and psutil.pid_exists(pid)
         self._done = threading.Event()
+        self._now = threading.Event()  # "sample now": the window has just begun
         self._thread = None
         self._tree, self._tree_time = [], -TREE_REFRESH
         self._cpu_start = self._cpu_end = self._t_start = self._t_end = None
@@ -143,16 +144,25 @@ class ServerMonitor:
         return self._tree
 
     def begin_window(self):
-        """The clock started: from now on samples count."""
+        """The clock started: from now on samples count (the first one at once)."""
         self.rss_peak = 0
         self.connection_samples = []
         self._t_start, self._cpu_start = time.perf_counter(), self._cpu()
+        self._now.set()
 
     def end_window(self):
         self._t_end, self._cpu_end = time.perf_counter(), self._cpu()
+        if self.available and not self.connection_samples:
+            # A loaded machine slows the sampling down (OWN_SHARE) and a short
+            # window can end before its first sample: take one now, rather than
+            # fall back to the clients' count, which cannot see the accept queue.
+            procs = self.tree()
+            if procs:
+                self.connection_samples.append(self._connections(procs))
 
     def stop(self):
         self._done.set()
+        self._now.set()
         if self._thread is not None:
             self._thread.join()
 
@@ -190,7 +200,8 @@ class ServerMonitor:
             if self._t_start is not None and self._t_end is None:
                 self.connection_samples.append(self._connections(procs))
             cost = time.perf_counter() - started
-            self._done.wait(max(self.interval, cost / OWN_SHARE))
+            self._now.wait(max(self.interval, cost / OWN_SHARE))
+            self._now.clear()
 
 
 # CPU pinning: which cores the server and the clients may run on.

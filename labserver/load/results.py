@@ -24,6 +24,10 @@ COLUMNS = {
     "python": str, "gil_enabled": bool, "cpu_count": int, "pinning": str, "date": str,
     # Beyond the issue's list: how concurrency was counted, and how the load was made.
     "concurrent_mean": float, "concurrent_source": str, "client_processes": int, "url": str,
+    # Who was left waiting (the latency columns include them), progress in bytes,
+    # the open loop's offered and sent rates, and whether the generator was the limit.
+    "unanswered": int, "slowest_client_mbps": float, "rate": float, "sent_rps": float,
+    "generator_limited": bool,
 }
 
 
@@ -38,10 +42,10 @@ def save_results(records, path):
     rows = [as_row(r) for r in records]
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
-        path.write_text(json.dumps(rows, indent=1) + "\n")
+        path.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     elif path.suffix == ".csv":
         names = list(COLUMNS) + sorted({key for row in rows for key in row} - set(COLUMNS))
-        with open(path, "w", newline="") as file:
+        with open(path, "w", newline="", encoding="utf-8") as file:
             writer = csv.DictWriter(file, fieldnames=names)
             writer.writeheader()
             for row in rows:
@@ -55,10 +59,10 @@ def load_results(path):
     """Rows written by save_results(), with their types back."""
     path = Path(path)
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         return data["records"] if isinstance(data, dict) else data
     if path.suffix == ".csv":
-        with open(path, newline="") as file:
+        with open(path, newline="", encoding="utf-8") as file:
             return [{key: convert(key, value) for key, value in row.items()} for row in csv.DictReader(file)]
     raise ValueError(f"cannot load results from {path.suffix!r}: use .csv or .json")
 
@@ -80,26 +84,53 @@ def convert(column, text):
     return text
 
 
-# A text table for the terminal: (heading, column, format); text columns fit their values.
-TABLE = [
-    ("model", "model", "<"), ("workload", "workload", "<"), ("clients", "clients", ">7"),
-    ("req/s", "rps", ">9,.0f"), ("Mbps", "mbps", ">8,.1f"), ("p50 ms", "p50_ms", ">8.2f"),
-    ("p99 ms", "p99_ms", ">8.2f"), ("gap ms", "max_gap_ms", ">7.0f"), ("fair", "fairness", ">5.2f"),
-    ("conns", "concurrent_max", ">5"), ("errors", "errors", ">6"), ("srv%", "cpu_pct", ">5.0f"),
-    ("MB", "rss_mb", ">5.0f"), ("cli%", "client_cpu_pct", ">5.0f"),
-]
+# A text table for the terminal: column -> (heading, format); text columns fit their values.
+FORMATS = {
+    "model": ("model", "<"), "workload": ("workload", "<"), "clients": ("clients", ">7"),
+    "rate": ("rate/s", ">8,.0f"), "sent_rps": ("sent/s", ">8,.0f"),
+    "rps": ("req/s", ">9,.0f"), "mbps": ("Mbps", ">8,.1f"), "p50_ms": ("p50 ms", ">8.2f"),
+    "p99_ms": ("p99 ms", ">8.1f"), "unanswered": ("unanswered", ">10"), "max_gap_ms": ("gap ms", ">7.0f"),
+    "fairness": ("fair", ">5.2f"), "slowest_client_mbps": ("slowest Mbps", ">12,.2f"),
+    "concurrent_max": ("conns", ">5"), "errors": ("errors", ">6"), "cpu_pct": ("srv%", ">5.0f"),
+    "rss_mb": ("MB", ">5.0f"), "client_cpu_pct": ("cli%", ">5.0f"),
+}
+TABLE = ["model", "workload", "clients", "rate", "sent_rps", "rps", "mbps", "p50_ms", "p99_ms", "unanswered",
+         "max_gap_ms", "fairness", "concurrent_max", "errors", "cpu_pct", "rss_mb", "client_cpu_pct"]
+OPEN_LOOP_ONLY = {"rate", "sent_rps"}  # left out of a table of closed-loop rows
+LIMITED = "!"  # beside the client CPU (or the first column) of a row the generator may have limited
 
 
-def format_table(rows):
-    """Rows -> an aligned text table ('-' where a value is unknown)."""
+def format_table(rows, columns=None):
+    """Rows -> an aligned text table, with a line saying what its marks mean:
+    '-' where a value is unknown, '!' where the load generator may have been
+    the limit (generator_limited). columns: which ones (names of FORMATS),
+    default TABLE."""
     rows = [as_row(row) for row in rows]
-    specs = []
-    for heading, key, spec in TABLE:
-        if spec == "<":  # text: as wide as the longest value
-            spec = f"<{max([len(heading)] + [len(str(row.get(key))) for row in rows])}"
-        specs.append((heading, key, spec, spec[0] + spec[1:].split(",")[0].split(".")[0]))
-    lines = ["  ".join(f"{heading:{width}}" for heading, _, _, width in specs)]
-    for row in rows:
-        lines.append("  ".join(f"{'-':{width}}" if row.get(key) is None else f"{row[key]:{spec}}"
-                               for _, key, spec, width in specs))
-    return "\n".join(lines)
+    if columns is None:
+        open_loop = any(row.get("rate") is not None for row in rows)
+        columns = [c for c in TABLE if open_loop or c not in OPEN_LOOP_ONLY]
+    unknown = [c for c in columns if c not in FORMATS]
+    if unknown:
+        raise ValueError(f"no table format for {', '.join(unknown)}; choose from: {', '.join(FORMATS)}")
+    marked = "client_cpu_pct" if "client_cpu_pct" in columns else columns[0]
+    cells = [[cell(row, column, marked) for column in columns] for row in rows]
+    headings = [FORMATS[column][0] for column in columns]
+    widths = [max([len(heading)] + [len(line[i]) for line in cells]) for i, heading in enumerate(headings)]
+    align = ["<" if FORMATS[column][1] == "<" else ">" for column in columns]
+    lines = ["  ".join(f"{h:{a}{w}}" for h, a, w in zip(headings, align, widths))]
+    lines += ["  ".join(f"{c:{a}{w}}" for c, a, w in zip(line, align, widths)) for line in cells]
+    notes = []
+    if any("-" == c.strip() for line in cells for c in line):
+        notes.append("- no data")
+    if any(row.get("generator_limited") for row in rows):
+        notes.append(f"{LIMITED} the load generator was busy or late: it, not the server, may have set these figures")
+    return "\n".join(lines + (["(" + "; ".join(notes) + ")"] if notes else []))
+
+
+def cell(row, column, marked):
+    value = row.get(column)
+    spec = FORMATS[column][1]
+    text = "-" if value is None else str(value) if spec == "<" else f"{value:{spec[1:]}}"
+    if column == marked and row.get("generator_limited"):
+        text += LIMITED
+    return text

@@ -26,7 +26,8 @@ WORKLOADS = {
     "large": "/images/banner.png",  # a ~1.6 MB image: bulk throughput, slow readers
     "bytes": "/bytes/65536",  # 64 KiB generated in memory: throughput without the disk
     "cpu": "/cpu?ms=5",  # 5 ms of pure-Python work holding the GIL: CPU-bound
-    "sleep": "/sleep?ms=50",  # a 50 ms wait, like a database: I/O-bound
+    "sleep": "/sleep?ms=50",  # 50 ms of asynchronous I/O: each model waits its own way (a timer)
+    "block": "/block?ms=50",  # a 50 ms blocking call, like a synchronous database driver
 }
 # The default mix: mostly small pages, a few of everything else.
 MIX = "small:6,large:1,bytes:1,cpu:1,sleep:1"

@@ -2,6 +2,7 @@
 
     from labserver.viz import live_sweep
     rows = live_sweep(models=["threads", "threadpool", "asyncio"], clients=[1, 4, 16, 64])
+    rows = live_sweep(models=["select", "threadpool"], rates=[500, 1000, 2000, 4000])  # hockey stick
 
     from labserver.viz import Panel
     Panel()                                  # pick models, Run, Stop, watch
@@ -11,9 +12,9 @@
     write_plots(rows, "plots/")                       # PNG files (labserver bench does this)
 
 Files:
-    figure.py    SweepFigure: the panels (req/s, latency, CPU, memory, fairness) and lines
+    figure.py    SweepFigure: the panels (req/s, latency, CPU, memory, fairness), lines or bars
     jupyter.py   are we in a notebook; one PNG output, replaced through a display handle
-    progress.py  a progress bar in a notebook, a line per point in a terminal
+    progress.py  a progress bar in a notebook (plain HTML), a widget, or a line per point
     live.py      LivePlot (add a point, it redraws) and live_sweep(), the one call
     static.py    plot_records() and write_plots(): results already measured
     panel.py     Panel: the ipywidgets controls, the sweep in a background thread

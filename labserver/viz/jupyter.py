@@ -30,15 +30,10 @@ def in_notebook():
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def has_widgets():
-    """ipywidgets installed (it is a dependency, but a kernel may lack it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("ipywidgets") is not None
-
-
-def png_output(png):
-    """PNG bytes -> an object IPython displays as one image/png output."""
+def png_output(png, width=None):
+    """PNG bytes -> an object IPython displays as one image/png output,
+    `width` CSS pixels wide: a PNG of more pixels than that stays sharp on a
+    projector or a zoomed screen (and the notebook shrinks it to fit)."""
     from IPython.display import Image
 
-    return Image(data=png, format="png")
+    return Image(data=png, format="png", width=width)

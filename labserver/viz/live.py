@@ -16,11 +16,13 @@ it to PNG and replaces what is on screen:
             background thread (panel.py says why that is safe).
   outside Jupyter, neither: the figure is still there (plot.figure, plot.png()).
 
-Drawing costs 0.2-0.5 s of this process's CPU per point (five panels, on a
-slow 2-core machine; fixed margins halve it, see figure.py). add() runs
-inside the sweep's on_point, between two points: the load generator (which
-may run in this process) is idle then, so drawing never steals CPU from a
-measurement; it only makes the sweep that much longer.
+The PNG has DPI / figure.SCREEN_DPI times the pixels it is shown with, so
+it stays sharp on a projector and when zoomed. Drawing costs 0.1-0.3 s of
+this process's CPU per point (five panels, on a slow 2-core machine; fixed
+margins halve it, see figure.py). add() runs inside the sweep's on_point,
+between two points: the load generator (which may run in this process) is
+idle then, so drawing never steals CPU from a measurement; it only makes
+the sweep that much longer.
 """
 
 import threading
@@ -29,12 +31,16 @@ from .figure import METRICS, SweepFigure
 from .jupyter import in_notebook, png_output
 from .progress import Progress
 
+DPI = 120  # 1.33 pixels per CSS pixel: sharp on a projector, and drawn in ~0.15 s
+
 
 class LivePlot:
-    """A sweep's figure that grows as add(row) is called; see the module docstring."""
+    """A sweep's figure that grows as add(row) is called; see the module docstring.
+    x, xs: as SweepFigure's (the x column, and the values the sweep will
+    measure: with one, a bar chart; unknown, lines)."""
 
-    def __init__(self, models=(), metrics=METRICS, title=None, dpi=80):
-        self.plot = SweepFigure(models, metrics, title, layout="fixed")  # laid out once, not per point
+    def __init__(self, models=(), metrics=METRICS, title=None, dpi=DPI, x=None, xs=()):
+        self.plot = SweepFigure(models, metrics, title, layout="fixed", x=x, xs=xs)  # laid out once, not per point
         self.figure = self.plot.figure
         self.records = []
         self.dpi = dpi
@@ -48,7 +54,7 @@ class LivePlot:
         if in_notebook():
             from IPython.display import display
 
-            self.handle = display(png_output(self.png()), display_id=True)
+            self.handle = display(png_output(self.png(), self.plot.screen_width), display_id=True)
 
     def widget(self, image=None, draw=True):
         """The plot as an ipywidgets.Image, which add() keeps up to date from
@@ -93,7 +99,7 @@ class LivePlot:
         if self.image is not None:
             self.image.value = png  # a comm message: any thread
         if self.handle is not None:
-            self.handle.update(png_output(png))  # update_display_data: the cell's own thread
+            self.handle.update(png_output(png, self.plot.screen_width))  # update_display_data: the cell's own thread
 
     def png(self, dpi=None):
         with self.lock:
@@ -121,13 +127,14 @@ class Records(list):
         return f"<{len(self)} points of {models}{' (stopped early)' if self.stopped else ''}>"
 
 
-def sweep_size(models, clients=None, workloads=None, url=None):
+def sweep_size(models, clients=None, workloads=None, url=None, rates=None):
     """How many points a sweep with these arguments measures (its defaults from profile())."""
-    from ..load import profile
+    from ..load import RATE_CLIENTS, profile
 
     defaults = profile()
     workloads = workloads or ([None] if url is not None else defaults["workloads"])
-    return max(1, len(models or [url])) * len(clients or defaults["clients"]) * len(workloads)
+    clients = clients or (RATE_CLIENTS if rates else defaults["clients"])
+    return max(1, len(models or [url])) * len(clients) * len(rates or [None]) * len(workloads)
 
 
 def live_sweep(models=None, *, metrics=METRICS, on_point=None, sweep=None, **sweep_options):
@@ -136,11 +143,14 @@ def live_sweep(models=None, *, metrics=METRICS, on_point=None, sweep=None, **swe
 
     models: names from labserver.MODELS (default: every model, in lesson
     order) or url= for a running server; every other argument goes to
-    labserver.load.sweep (clients, workloads, duration, keep_alive, ...).
+    labserver.load.sweep (clients, workloads, duration, keep_alive, rates ...).
+    With rates=[...] the x axis is the offered rate (latency against offered
+    load: the hockey stick); with one client count (or rate), bars.
     Interrupting (the notebook's stop button, Ctrl-C) stops the sweep
     cleanly and returns the points measured so far.
     sweep: the function that measures (default labserver.load.sweep).
     """
+    from ..load import profile
     from ..servers import MODELS
 
     if sweep is None:
@@ -151,10 +161,12 @@ def live_sweep(models=None, *, metrics=METRICS, on_point=None, sweep=None, **swe
     if models is None and url is None:
         models = list(MODELS)
     stop_event = sweep_options.pop("stop_event", None) or threading.Event()
-    total = sweep_size(models, sweep_options.get("clients"), sweep_options.get("workloads"), url)
+    clients, rates = sweep_options.get("clients"), sweep_options.get("rates")
+    total = sweep_size(models, clients, sweep_options.get("workloads"), url, rates)
     records = Records()
     progress = Progress(total)
-    plot = LivePlot(models or [url], metrics)
+    x, xs = ("rate", rates) if rates else ("clients", clients or profile()["clients"])
+    plot = LivePlot(models or [url], metrics, x=x, xs=xs)
 
     def point(row):
         records.append(row)

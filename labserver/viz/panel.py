@@ -5,6 +5,12 @@
 
     panel = Panel(); panel.run(); ...; panel.stop()     # the same without clicking
 
+Before the first run the panel says what to do (an empty Image would show
+as a broken picture); each new run moves the previous plot into "Earlier
+runs" below (the last KEEP of them), so two runs can be compared side by side.
+A panel is a widget: a notebook saved with one shows it again only after
+the cell is run again (widget state is not saved in the file by default).
+
 How it stays responsive. A button click reaches the kernel as a message that
 the kernel's main thread handles between cells. If Run measured in that
 thread, Stop's click would wait in line until the sweep was over. So Run
@@ -33,6 +39,7 @@ still needs the right parent message. An Output widget written from a thread
 has the same routing problem (ipywidgets issue #2358).
 """
 
+import html
 import threading
 
 import ipywidgets as widgets
@@ -44,6 +51,8 @@ from ..servers import DEFAULT_MODEL, MODELS
 from .figure import METRICS
 from .live import LivePlot
 from .progress import Progress
+
+KEEP = 3  # earlier runs kept below the current one
 
 
 def parse_counts(text):
@@ -84,13 +93,17 @@ class Panel(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop(wait=False))  # never block the kernel in a click
-        self.progress = Progress(0, description="points", text=False)
+        self.progress = Progress(0, description="points", form="widget")
         self.status = widgets.Label(value=f"Profile {defaults['name']}: choose, then Run.")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.empty = widgets.HTML("<p style='font-size: 1.2em; color: #666'>No measurements yet: choose the "
+                                  "models and the clients, then press <b>Run</b>. The plot appears here.</p>")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto",
+                                                                       display="none"))
+        self.earlier = widgets.VBox([])  # [HTML caption, Image] per earlier run, the newest first
         controls = widgets.VBox([self.clients_text, self.workload_box, self.duration_box, self.keep_alive_box,
                                  widgets.HBox([self.run_button, self.stop_button])])
         super().__init__([widgets.HBox([self.model_select, controls]), self.progress.widget, self.status,
-                          self.image])
+                          self.empty, self.image, self.earlier])
 
     def options(self):
         """The controls -> sweep() arguments, or ValueError saying what is wrong."""
@@ -116,10 +129,12 @@ class Panel(widgets.VBox):
         except ValueError as error:
             self.status.value = f"Not started: {error}"
             return False
+        self.keep_earlier_run()
         self.records, self.error = [], None
         self.stop_event = threading.Event()
-        self.plot = LivePlot(options["models"], self.metrics)
+        self.plot = LivePlot(options["models"], self.metrics, xs=options["clients"])
         self.plot.widget(self.image, draw=False)  # drawn by the thread: a click returns at once
+        self.empty.layout.display, self.image.layout.display = "none", None
         self.progress.reset(len(options["models"]) * len(options["clients"]))
         self.status.value = f"Measuring {', '.join(options['models'])} ..."
         self.set_running(True)
@@ -127,6 +142,23 @@ class Panel(widgets.VBox):
                                        name="labserver-panel-sweep", daemon=True)
         self.thread.start()
         return True
+
+    def keep_earlier_run(self):
+        """The plot on show (if it has points) moves to the top of "Earlier runs"."""
+        if self.plot is None or not self.records:
+            return
+        import ipywidgets as widgets
+
+        title = self.plot.figure.get_suptitle()
+        caption = widgets.HTML(f"<b>Earlier run</b> ({len(self.records)} points): {html.escape(title)}")
+        frozen = widgets.Image(value=bytes(self.image.value), format="png",
+                               layout=widgets.Layout(max_width="100%", height="auto"))
+        kept = [widgets.VBox([caption, frozen]), *self.earlier.children]
+        self.earlier.children = kept[:KEEP]
+        for dropped in kept[KEEP:]:
+            for part in dropped.children:
+                part.close()
+            dropped.close()
 
     def work(self, options, plot, stop_event):
         """The background thread: the sweep, then the end state (widgets only, see above)."""

@@ -6,8 +6,9 @@
 
 `labserver bench` calls write_plots() after a sweep (labserver.load.commands
 looks for it), so a terminal run leaves PNGs beside its CSV and JSON.
-One PNG per workload and connection mode: mixing a 2 KB page with a 1.6 MB
-image on one throughput axis would flatten one of them into the floor.
+One PNG per workload, connection mode and kind of sweep (clients, or an
+offered rate): mixing a 2 KB page with a 1.6 MB image on one throughput axis
+would flatten one of them into the floor.
 """
 
 import datetime
@@ -26,19 +27,21 @@ def plot_records(records, metrics=METRICS, title=None, models=None):
     return SweepFigure(models or [], metrics, title).extend(rows).figure
 
 
-def write_plots(records, out_dir, stem=None, metrics=METRICS, dpi=120):
-    """Write one PNG per (workload, keep-alive) group of rows into out_dir;
-    returns their Paths (none if there are no rows). stem: the start of each
-    file name (default bench-<date and time now>, like the CLI's CSV files)."""
+def write_plots(records, out_dir, stem=None, metrics=METRICS, dpi=100):
+    """Write one PNG per (workload, keep-alive, open loop) group of rows into
+    out_dir; returns their Paths (none if there are no rows). stem: the start
+    of each file name (default bench-<date and time now>, like the CLI's CSV files)."""
     rows = [r.row() if hasattr(r, "row") else r for r in records]
     groups = {}
     for row in rows:
-        groups.setdefault((row.get("workload"), row.get("keep_alive")), []).append(row)
+        key = (row.get("workload"), row.get("keep_alive"), row.get("rate") is not None)
+        groups.setdefault(key, []).append(row)
     out_dir = Path(out_dir)
     stem = stem or f"bench-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     paths = []
-    for (workload, keep_alive), group in groups.items():
-        name = f"{stem}-{safe_name(workload)}" + ("" if keep_alive in (True, None) else "-close")
+    for (workload, keep_alive, open_loop), group in groups.items():
+        name = (f"{stem}-{safe_name(workload)}" + ("" if keep_alive in (True, None) else "-close")
+                + ("-rates" if open_loop else ""))
         path = out_dir / f"{name}.png"
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_bytes(SweepFigure([], metrics).extend(group).png(dpi))

@@ -137,6 +137,12 @@ class ResponseReader:
         return self._response is not None or bool(self._buf)
 
     @property
+    def current(self):
+        """The response whose head has arrived and whose body has not all arrived
+        yet (its status and headers are known), or None."""
+        return self._response
+
+    @property
     def waiting_for(self):
         """What the next bytes should be, in words: for timeout messages."""
         response = self._response

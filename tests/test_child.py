@@ -190,3 +190,24 @@ def test_mistakes_are_explained():
     assert time.monotonic() - begin < 5
     with pytest.raises(ChildError, match="started already"):
         child.start()
+
+
+def test_pause_and_resume_freeze_the_child_and_its_children():
+    """A benchmark pauses every server it is not measuring: paused, a busy child uses no CPU."""
+    spin = ("import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
+            "print('spinning', flush=True)\n"
+            "while True: pass\n")
+    with Child(["python", "-c", spin]) as child:
+        child.wait_for_output("spinning")
+        tree = [psutil.Process(child.pid), *psutil.Process(child.pid).children()]
+        child.pause()
+        time.sleep(0.2)
+        before = sum(sum(p.cpu_times()[:2]) for p in tree)
+        time.sleep(0.5)
+        assert sum(sum(p.cpu_times()[:2]) for p in tree) - before < 0.05
+        child.resume()
+        time.sleep(1.0)
+        assert sum(sum(p.cpu_times()[:2]) for p in tree) - before > 0.1
+        child.pause()  # stop() resumes it first, or Ctrl-C would never reach it
+    assert child.killed == []  # the spinning grandchild stopped with it, at its Ctrl-C

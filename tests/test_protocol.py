@@ -1236,8 +1236,10 @@ def test_reader_says_what_it_waits_for():
     assert reader.waiting_for == "a response"
     reader.feed(b"HTTP/1.1 200 OK\r\n")
     assert reader.next_response() is None and reader.waiting_for == "the rest of the response head"
+    assert reader.current is None  # no head yet
     reader.feed(b"Content-Length: 10\r\n\r\nabc")
     assert reader.next_response() is None and reader.waiting_for == "the rest of the body (3 of 10 bytes)"
+    assert (reader.current.status, reader.current.body_length) == (200, 3)  # the head, before the body is in
     reader = ResponseReader()
     reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
     assert reader.next_response() is None and reader.waiting_for == "the rest of the chunked body (3 body bytes so far)"

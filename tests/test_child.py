@@ -18,44 +18,11 @@ import psutil
 import pytest
 
 from labserver.children import Child, ChildError
+from processes import gone, nothing_left_running  # noqa: F401  (an autouse fixture)
 
 POSIX = os.name == "posix"
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 SLEEP = "import time; time.sleep(60)"
-
-
-def gone(pid, within=8.0):
-    """True once `pid` no longer runs (exited, or a zombie nobody reaped yet)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def our_children():
-    return [p for p in psutil.Process().children(recursive=True)
-            if "resource_tracker" not in " ".join(safe_cmdline(p))]
-
-
-def safe_cmdline(process):
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_behind():
-    yield
-    deadline = time.monotonic() + 5
-    while our_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert our_children() == []
 
 
 def wait_for_file(path, within=10.0):

@@ -24,7 +24,6 @@ import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +39,7 @@ from labserver import DEMO_SITE
 from labserver.cli import main
 from labserver.grade import ROWS, Check, GradeError, Report, check_source, command_words, free_port, grade
 from labserver.grade.rows import ABSOLUTE, BACKSLASH, DOT_DOT, ENCODED
+from processes import cmdline, gone, nothing_left_running  # noqa: F401  (an autouse fixture)
 
 FAST = {"clients": 16, "duration": 1.0}
 REPO = Path(__file__).resolve().parent.parent
@@ -66,39 +66,6 @@ def server_file(tmp_path, source, name="server.py"):
     path = tmp_path / name
     path.write_text(source, encoding="utf-8")
     return path
-
-
-def our_processes():
-    return [p for p in psutil.Process().children(recursive=True)
-            if "resource_tracker" not in " ".join(cmdline(p))]
-
-
-def cmdline(process):
-    try:
-        return process.cmdline()
-    except psutil.Error:
-        return []
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_running():
-    yield
-    deadline = time.monotonic() + 5
-    while our_processes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert our_processes() == []
-
-
-def gone(pid, within=8.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # The rows and the report themselves.

@@ -115,15 +115,12 @@ class Child:
             self._close_output()
             raise ChildError(f"cannot start the guard process: {error.strerror or error}") from None
         # At exit, or if the Child is dropped unstopped, its processes go too.
-        self._finalizer = weakref.finalize(self, kill_all, self.process, self._seen, self._guard)
-        if psutil is not None:
-            self._sampler = threading.Thread(target=self._sample, name="labserver-child-sampler", daemon=True)
+        self._finalizer = weakref.finalize(self, abandon, self.process, self._seen, self._guard, self._stopping)
+        if psutil is not None:  # (not a method: the thread must not keep the Child alive)
+            self._sampler = threading.Thread(target=sample, args=(self.process.pid, self._seen, self._stopping),
+                                             name="labserver-child-sampler", daemon=True)
             self._sampler.start()
         return self
-
-    def _sample(self):
-        while not self._stopping.wait(SAMPLE_EVERY):
-            self._seen.update(descendants(self.process.pid))
 
     def wait_for_port(self, port, host="127.0.0.1", timeout=10.0):
         """Return once (host, port) accepts a connection; ChildError if the child
@@ -280,6 +277,18 @@ def descendants(pid):
         return {p.pid: p for p in psutil.Process(pid).children(recursive=True)}
     except psutil.Error:
         return {}
+
+
+def sample(pid, seen, stopping):
+    """Note every descendant of `pid`, every SAMPLE_EVERY seconds, until `stopping` is set."""
+    while not stopping.wait(SAMPLE_EVERY):
+        seen.update(descendants(pid))
+
+
+def abandon(process, seen, guard, stopping):
+    """A Child dropped (or left at exit) without stop(): end it all the same."""
+    stopping.set()
+    kill_all(process, seen, guard)
 
 
 def kill_all(process, seen, guard=None, release=False):

@@ -178,3 +178,13 @@ def test_pause_and_resume_freeze_the_child_and_its_children():
         assert sum(sum(p.cpu_times()[:2]) for p in tree) - before > 0.1
         child.pause()  # stop() resumes it first, or Ctrl-C would never reach it
     assert child.killed == []  # the spinning grandchild stopped with it, at its Ctrl-C
+
+
+def test_a_child_dropped_without_stop_is_stopped_all_the_same():
+    import gc
+
+    child = Child(["python", "-c", SLEEP]).start()
+    pid = child.pid
+    del child
+    gc.collect()
+    assert gone(pid, within=5)

@@ -29,6 +29,10 @@ class Failed(Exception):
     """A row did not pass; the message says what was expected and what came back."""
 
 
+class Closed(Failed):
+    """The server closed (or reset) the connection before it answered."""
+
+
 class Target:
     """The server under test, and what the rows need to know about it."""
 
@@ -122,7 +126,7 @@ class Connection:
             if head_only and self.reader.current is not None:
                 return self.reader.current
             if self.reader.closed:
-                raise Failed(CLOSED_SILENTLY)
+                raise Closed(CLOSED_SILENTLY)
             self.reader.feed(self._recv())
 
     def _recv(self):
@@ -138,7 +142,7 @@ class Connection:
                 raise Failed(f"the row's time was up while we waited for {what}") from None
             raise Failed(f"waited {self.timeout:g} s for {what}, nothing came") from None
         except ConnectionResetError:
-            raise Failed(f"the server reset the connection while we waited for {what}") from None
+            raise Closed(f"the server reset the connection while we waited for {what}") from None
         except OSError as error:
             raise Failed(f"the connection failed while we waited for {what}: {error.strerror or error}") from None
 

@@ -1209,6 +1209,8 @@ def test_reader_head_and_chunk_lines_have_limits(feed):
     assert "longer than 65,536 bytes" in str(read_error(at_limit + b"a" * 4, feed, close=False))
     chunk_line = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"x" * 10_000
     assert "longer than 8,192 bytes" in str(read_error(chunk_line, feed, close=False))
+    endless_trailers = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X: 1234567890\r\n" * 6000
+    assert "trailer fields are longer than 65,536 bytes" in str(read_error(endless_trailers, whole, close=False))
 
 
 @pytest.mark.parametrize("data, message", [

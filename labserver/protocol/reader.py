@@ -112,6 +112,7 @@ class ResponseReader:
         self._interim = []
         self._pieces = []
         self._left = 0  # bytes still to come of the body (LENGTH) or of the chunk (CHUNK_DATA)
+        self._trailer_bytes = 0  # of the trailer fields so far
 
     def expect(self, method):
         """Say that a request with this method was sent (in the order they were sent)."""
@@ -268,13 +269,16 @@ class ResponseReader:
                 if match is None:
                     raise ResponseError(f"malformed chunk size line {line[:40]!r}")
                 size = int(match.group(1), 16)
-                self._stage, self._left = (TRAILERS, 0) if size == 0 else (CHUNK_DATA, size)
+                self._stage, self._left, self._trailer_bytes = (TRAILERS, 0, 0) if size == 0 else (CHUNK_DATA, size, 0)
             elif stage == CHUNK_END:
                 if line:
                     raise ResponseError(f"chunk data not followed by CRLF: {line[:40]!r}")
                 self._stage = CHUNK_SIZE
             elif line:
                 self._response.trailers += fields([line], "trailer field")
+                self._trailer_bytes += len(line)
+                if self._trailer_bytes > MAX_HEAD:
+                    raise ResponseError(f"the trailer fields are longer than {MAX_HEAD:,} bytes")
             else:
                 self._stage = HEAD  # the empty line after the trailer fields: done
 

@@ -19,14 +19,16 @@ a first-in, first-out queue keeps its tail short with the same GIL.
 
 import argparse
 import queue
-import re
 import selectors
-import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from labserver.children import Child  # noqa: E402  (after the path above)
+from labserver.load.wrk import run_wrk, wrk_path  # noqa: E402
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024
 LOOPS_PER_US = 30  # measured by calibrate() in the server process
@@ -112,19 +114,6 @@ def serve_main(kind, work_us, port):
     SERVERS[kind](listener, work_us)
 
 
-def wrk(port, clients, seconds):
-    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50, p99 = (to_ms(re.search(rf"\s{p}%\s+([\d.]+\w+)", out).group(1)) for p in (50, 99))
-    return rps, p50, p99
-
-
-def to_ms(text):
-    number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -141,7 +130,7 @@ def main(argv=None):
     if args.serve:
         kind, work_us, port = args.serve
         return serve_main(kind, int(work_us), int(port))
-    if shutil.which("wrk") is None:
+    if wrk_path() is None:
         parser.exit(2, "gil_tail.py: wrk is not installed (apt-get install wrk)\n")
     try:
         works = [int(w) for w in args.work.split(",")]
@@ -152,14 +141,11 @@ def main(argv=None):
     for work_us in works:
         for kind in SERVERS:
             port = free_port()
-            server = subprocess.Popen([sys.executable, __file__, "--serve", kind, str(work_us), str(port)])
-            try:
-                time.sleep(0.5)
-                rps, p50, p99 = wrk(port, args.clients, args.duration)
-                print(f"{kind:<24}{work_us:>8}{rps:>10,.0f}{p50:>9.2f}{p99:>9.1f}", flush=True)
-            finally:
-                server.kill()
-                server.wait()
+            with Child([sys.executable, __file__, "--serve", kind, work_us, port]) as server:
+                server.wait_for_port(port)
+                result = run_wrk(f"http://127.0.0.1:{port}/", args.clients, args.duration, threads=2)
+            print(f"{kind:<24}{work_us:>8}{result['rps']:>10,.0f}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.1f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

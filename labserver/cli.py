@@ -4,7 +4,7 @@
     labserver models                          the concurrency models, in lesson order
     labserver bench [--models a,b|all] [--clients 1,8,64] [--url URL] [--out DIR]
     labserver calibrate [--url URL]           our load generator next to wrk
-    labserver grade --url URL | --cmd "python server.py --port {port} --root {root}"
+    labserver grade --url URL | --cmd "python server.py --port {port} --root {root}" [--json FILE]
     labserver assignments build --out DIR     instructors: the student release
 
 Mistakes get one line on stderr and exit status 2, as Unix tools do.
@@ -97,6 +97,10 @@ def add_grade_command(commands):
     target.add_argument("--cmd", metavar="COMMAND",
                         help='start this server, then grade it: "python myserver.py --port {port} --root {root}" '
                              "({port}: a free port, {root}: the demo site; python: this Python)")
+    grade.add_argument("--source", metavar="FILE",
+                       help="grade FILE as the project: its own code, standard library only (zero points if not)")
+    grade.add_argument("--json", metavar="FILE",
+                       help="also write the grade as JSON to FILE (- for stdout; the table then goes to stderr)")
     grade.add_argument("--clients", type=positive_int, default=50, help="concurrent downloaders (default 50)")
     grade.add_argument("--duration", type=positive_float, default=2.0, metavar="S",
                        help="seconds they download for (default 2)")
@@ -104,6 +108,8 @@ def add_grade_command(commands):
                        help="seconds to wait for each answer (default 3)")
     grade.add_argument("--start-timeout", type=positive_float, default=10.0, metavar="S",
                        help="with --cmd: seconds the server has to accept connections (default 10)")
+    grade.add_argument("--deadline", type=positive_float, default=240.0, metavar="S",
+                       help="seconds the whole grade may take; rows after that are not run (default 240)")
 
 
 def port_number(text):
@@ -155,9 +161,9 @@ def main(argv=None):
 
         return commands.bench(args) if args.command == "bench" else commands.calibrate(args)
     if args.command == "grade":
-        from . import grade  # imported only here, like the load commands
+        from .grade.cli import command  # imported only here, like the load commands
 
-        return grade.command(args)
+        return command(args)
     if args.command == "assignments":
         return build_assignments(args)
     if args.command == "models":

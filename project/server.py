@@ -2,11 +2,17 @@
 
 This is version 1, the starting point: it is correct for one well-behaved
 client at a time and nothing more. Grade it, then improve it until
-`python -m labserver grade --cmd "python project/server.py --port {port} --root {root}"`
+
+    python -m labserver grade --cmd "python project/server.py --port {port} --root {root}" --source project/server.py
+
 gives full marks (lesson 09 explains each row of the table).
 
-Rules of the project: use only the standard library (socket, threading,
-queue, selectors, os...), not labserver's servers: they are the model answer.
+The rule, which the grader checks (a server that breaks it gets zero points,
+with the reason): your own code on the standard library only (socket,
+threading, queue, selectors, os...). Not labserver, whose servers are the
+model answer; not a ready-made server (http.server, socketserver, wsgiref);
+nothing that loads code or starts programs the grader cannot read
+(importlib, exec, subprocess).
 
     python project/server.py --port 8000 --root labserver/demo_site
 """

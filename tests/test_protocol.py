@@ -8,7 +8,10 @@ Covers
 - Connection: exact status lines and framing headers, keep-alive rules of
   HTTP/1.0 and 1.1, `Connection: close`, when the server closes, 100-continue,
   HEAD, errors from the parser and from the application, timeouts;
-- the response serializer (serialize_head, error_response, http_date).
+- the response serializer (serialize_head, error_response, http_date);
+- ResponseReader, the client's side: framing by Content-Length, chunked
+  (trailers), the close; no body after HEAD or for 1xx, 204, 304; interim
+  1xx responses; every rejection; a 16 MiB body streamed, not kept.
 
 Every parser and connection case runs three ways through the `feed` fixture:
 whole, one byte at a time, and split at random points. A rule that only holds
@@ -19,7 +22,8 @@ valid requests: only HTTPError may escape, each example has a hard time limit,
 and how the bytes are split never changes the outcome. Generated valid
 requests must round-trip, however they are split. The stdlib http.client (and
 the email parser beneath it) is the independent second reading of header
-fields and of every response we send.
+fields and of every response we send; the ResponseReader must read every
+generated response (and every response our Connection sends) as it does.
 """
 
 import contextlib
@@ -38,10 +42,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labserver.protocol import (
-    Connection, FileBody, HTTPError, RequestParser, Response, error_response, escape_for_log,
-    http_date, serialize_head,
+    Connection, FileBody, HTTPError, IncompleteResponse, RequestParser, Response, ResponseError, ResponseReader,
+    error_response, escape_for_log, http_date, serialize_head,
 )
 from labserver.protocol import connection as connection_module
+from labserver.protocol.reader import MAX_HEAD as READER_MAX_HEAD
 from labserver.protocol.request import MAX_BODY, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_REQUEST_LINE
 
 # ---------------------------------------------------------------------------
@@ -1039,3 +1044,334 @@ def test_fuzz_connection_always_sends_well_framed_responses(requests, edits, cut
         assert will_close == conn.closing
         if status >= 400:
             assert will_close and ("Connection", "close") in headers
+
+
+# ---------------------------------------------------------------------------
+# ResponseReader: the client's side, fed the bytes a server sends.
+
+
+def resp(*lines, body=b""):
+    """A response from its head lines (CRLF-joined, latin-1), then the body."""
+    return http(*lines, body=body)
+
+
+def read(data, feed, methods=(), close=True, on_body=None):
+    """Every response in data, fed in the chunks feed() makes, then (close=True) the server's close."""
+    reader = ResponseReader(on_body=on_body)
+    for method in methods:
+        reader.expect(method)
+    responses = []
+    for chunk in [*feed(data), *([b""] if close else [])]:
+        reader.feed(chunk)
+        while (response := reader.next_response()) is not None:
+            responses.append(response)
+    return responses, reader
+
+
+def read_one(data, feed, **options):
+    responses, _ = read(data, feed, **options)
+    assert len(responses) == 1, responses
+    return responses[0]
+
+
+def read_error(data, feed, **options):
+    with pytest.raises(ResponseError) as info:
+        read(data, feed, **options)
+    return info.value
+
+
+def test_reader_content_length_and_pipelined_responses(feed):
+    data = (resp("HTTP/1.1 200 OK", "Content-Length: 5", "Content-Type: text/plain", body=b"hello")
+            + resp("HTTP/1.1 404 Not Found", "Content-Length: 0")
+            + resp("HTTP/1.1 200 OK", "Content-Length: 3", body=b"abc"))
+    responses, reader = read(data, feed)
+    assert [(r.status, r.reason, r.body, r.framing) for r in responses] == [
+        (200, "OK", b"hello", "length"), (404, "Not Found", b"", "length"), (200, "OK", b"abc", "length")]
+    assert responses[0].headers == [("content-length", "5"), ("content-type", "text/plain")]
+    assert responses[0].header("CONTENT-type") == "text/plain" and responses[0].header("x") is None
+    assert reader.closed and not reader.has_partial_response
+
+
+def test_reader_a_body_that_looks_like_a_response_is_a_body(feed):
+    inner = resp("HTTP/1.1 200 OK", "Content-Length: 0")
+    data = resp("HTTP/1.1 200 OK", f"Content-Length: {len(inner)}", body=inner)
+    assert read_one(data, feed).body == inner
+
+
+def test_reader_chunked_body_with_extensions_trailers_and_bare_lf(feed):
+    body = b"5;name=value\r\nhello\r\nA\r\n, world!!!\r\n0 ; last\r\nExpires: never\r\nX-Sum: 9\r\n\r\n"
+    data = resp("HTTP/1.1 200 OK", "Transfer-Encoding: gzip, Chunked", body=body)
+    (response, after), _ = read(data + resp("HTTP/1.1 204 No Content"), feed, close=False)
+    assert (response.body, response.framing, after.status) == (b"hello, world!!!", "chunked", 204)
+    assert response.trailers == [("expires", "never"), ("x-sum", "9")]
+    lf = b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"
+    assert read_one(lf, feed).body == b"abc"
+
+
+def test_reader_without_a_length_the_body_runs_until_the_close(feed):
+    response = read_one(resp("HTTP/1.1 200 OK", "Content-Type: text/plain", body=b"all of it\r\n\r\nmore"), feed)
+    assert (response.body, response.framing, response.keep_alive) == (b"all of it\r\n\r\nmore", "close", False)
+    # A transfer coding whose last coding is not chunked cannot be delimited either (RFC 9112 6.3).
+    response = read_one(resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked, gzip", body=b"\x1f\x8b..."), feed)
+    assert (response.body, response.framing) == (b"\x1f\x8b...", "close")
+    responses, reader = read(resp("HTTP/1.1 200 OK", body=b"so far"), feed, close=False)
+    assert responses == [] and reader.has_partial_response
+    assert reader.waiting_for == "the end of the body, that is the server closing the connection (6 body bytes so far)"
+
+
+def test_reader_no_body_after_head_or_for_204_and_304_whatever_the_headers_say(feed):
+    data = (resp("HTTP/1.1 200 OK", "Content-Length: 1000")  # HEAD: the length of the GET
+            + resp("HTTP/1.1 200 OK", "Transfer-Encoding: chunked")  # HEAD again
+            + resp("HTTP/1.1 204 No Content", "Content-Length: 7")
+            + resp("HTTP/1.1 304 Not Modified", "Content-Length: 7")
+            + resp("HTTP/1.1 200 OK", "Content-Length: 2", body=b"ok"))
+    responses, _ = read(data, feed, methods=["HEAD", "head", "GET", "GET", "GET"])
+    assert [(r.method, r.status, r.body, r.framing) for r in responses] == [
+        ("HEAD", 200, b"", "none"), ("HEAD", 200, b"", "none"), ("GET", 204, b"", "none"),
+        ("GET", 304, b"", "none"), ("GET", 200, b"ok", "length")]
+
+
+def test_reader_interim_responses_are_kept_with_the_final_one(feed):
+    data = (resp("HTTP/1.1 100 Continue") + resp("HTTP/1.1 103 Early Hints", "Link: </style.css>; rel=preload")
+            + resp("HTTP/1.1 201 Created", "Content-Length: 2", body=b"ok"))
+    response = read_one(data, feed, methods=["POST"])
+    assert (response.status, response.method, response.body) == (201, "POST", b"ok")
+    assert [(r.status, r.headers) for r in response.interim] == [
+        (100, []), (103, [("link", "</style.css>; rel=preload")])]
+
+
+def test_reader_101_switching_protocols_is_the_final_answer(feed):
+    response = read_one(resp("HTTP/1.1 101 Switching Protocols", "Upgrade: websocket"), feed)
+    assert (response.status, response.body, response.framing) == (101, b"", "none")
+
+
+def test_reader_repeated_equal_lengths_folding_and_odd_status_lines(feed):
+    data = (resp("HTTP/1.1 200 OK", "Content-Length: 3, 3", "Content-Length: 3", "X-Long: one", " \ttwo ",
+                 body=b"abc")
+            + resp("HTTP/1.1 200", "Content-Length: 0")  # no reason phrase at all
+            + resp("HTTP/1.1 299 ", "X-Latin: caf\xe9", "Content-Length: 0"))  # an empty one; a status we do not know
+    first, second, third = read(data, feed)[0]
+    assert (first.body, first.header("x-long")) == (b"abc", "one two")
+    assert (second.status, second.reason) == (200, "")
+    assert (third.status, third.reason, third.header("x-latin")) == (299, "", "caf\xe9")
+
+
+@pytest.mark.parametrize("version, connection, keep_alive", [
+    ("1.1", None, True), ("1.1", "close", False), ("1.1", "Keep-Alive, CLOSE", False),
+    ("1.0", None, False), ("1.0", "keep-alive", True),
+])
+def test_reader_keep_alive_rules(feed, version, connection, keep_alive):
+    lines = [f"HTTP/{version} 200 OK", "Content-Length: 0"] + ([f"Connection: {connection}"] if connection else [])
+    assert read_one(resp(*lines), feed).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"<html>hello</html>", "not an HTTP response (no status line)"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "malformed status line"),
+    (b"HTTP/1.1 OK\r\n\r\n", "malformed status line"),
+    (b"HTTP/1.1  200 OK\r\n\r\n", "malformed status line"),
+    (b"HTTP/2.0 200 OK\r\n\r\n", "not an HTTP/1.x response"),
+    (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "malformed header field"),
+    (b"HTTP/1.1 200 OK\r\nName : value\r\n\r\n", "malformed header field"),
+    (b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n", "malformed header field"),
+    (b"HTTP/1.1 200 OK\r\n Folded: first\r\n\r\n", "malformed header field"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!", "conflicting Content-Length values"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", "conflicting Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", "Content-Length is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", "Content-Length is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "both Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", "malformed chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", "malformed chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 17 + b"\r\n", "malformed chunk size line"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n0\r\n\r\n", "chunk data not followed by CRLF"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", "malformed trailer field"),
+])
+def test_reader_rejections(feed, data, message):
+    error = read_error(data, feed)
+    assert message in str(error) and not isinstance(error, IncompleteResponse)
+
+
+def test_reader_refuses_junk_at_once_without_waiting_for_a_head_end():
+    reader = ResponseReader()
+    reader.feed(b"HTTP")
+    assert reader.next_response() is None
+    reader.feed(b"S/1.1 200 OK")  # no line end yet, and never: not HTTP/
+    with pytest.raises(ResponseError, match="no status line"):
+        reader.next_response()
+
+
+def test_reader_head_and_chunk_lines_have_limits(feed):
+    start = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX: "
+    at_limit = start + b"a" * (READER_MAX_HEAD - len(start))
+    assert read_one(at_limit + b"\r\n\r\n", feed).status == 200
+    assert "longer than 65,536 bytes" in str(read_error(at_limit + b"a\r\n\r\n", feed))
+    assert "longer than 65,536 bytes" in str(read_error(at_limit + b"a" * 4, feed, close=False))
+    chunk_line = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"x" * 10_000
+    assert "longer than 8,192 bytes" in str(read_error(chunk_line, feed, close=False))
+    endless_trailers = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X: 1234567890\r\n" * 6000
+    assert "trailer fields are longer than 65,536 bytes" in str(read_error(endless_trailers, whole, close=False))
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"HTTP/1.1 200 OK\r\nContent-Len", "closed in the middle of the response head"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", "closed after 5 body bytes, 5 short"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "in the middle of a chunked body"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: 1\r\n", "in the middle of a chunked body"),
+])
+def test_reader_a_close_in_the_middle_is_an_incomplete_response(feed, data, message):
+    error = read_error(data, feed)
+    assert isinstance(error, IncompleteResponse) and message in str(error)
+
+
+def test_reader_a_close_between_responses_is_no_error(feed):
+    responses, reader = read(resp("HTTP/1.1 200 OK", "Content-Length: 2", body=b"ok"), feed)
+    assert len(responses) == 1 and reader.closed and reader.next_response() is None
+    responses, reader = read(b"", feed)
+    assert responses == [] and reader.closed
+    with pytest.raises(ResponseError, match="after the server closed"):
+        reader.feed(b"HTTP/1.1")
+
+
+def test_reader_says_what_it_waits_for():
+    reader = ResponseReader()
+    assert reader.waiting_for == "a response"
+    reader.feed(b"HTTP/1.1 200 OK\r\n")
+    assert reader.next_response() is None and reader.waiting_for == "the rest of the response head"
+    assert reader.current is None  # no head yet
+    reader.feed(b"Content-Length: 10\r\n\r\nabc")
+    assert reader.next_response() is None and reader.waiting_for == "the rest of the body (3 of 10 bytes)"
+    assert (reader.current.status, reader.current.body_length) == (200, 3)  # the head, before the body is in
+    reader = ResponseReader()
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    assert reader.next_response() is None and reader.waiting_for == "the rest of the chunked body (3 body bytes so far)"
+
+
+def test_reader_streams_a_big_body_without_keeping_it():
+    """16 MiB in 64 KiB pieces: on_body sees every byte in order; nothing is kept."""
+    size, piece = 16 * 1024 * 1024, bytes(range(256)) * 256
+    reader = ResponseReader(on_body=lambda data: seen.append((len(data), data[:1])))
+    seen = []
+    reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+    responses = []
+    for _ in range(size // len(piece)):
+        reader.feed(piece)
+        while (response := reader.next_response()) is not None:
+            responses.append(response)
+    [response] = responses
+    assert (response.body, response.body_length) == (b"", size)
+    assert sum(n for n, _ in seen) == size and all(first == b"\x00" for _, first in seen)
+
+
+# The independent second reading: http.client, on the same bytes.
+
+def reader_view(responses):
+    return [(r.status, [(n.lower(), v) for n, v in r.headers], r.body, not r.keep_alive) for r in responses]
+
+
+def stdlib_view(raw, methods):
+    return [(status, [(n.lower(), v.rstrip(" \t")) for n, v in headers], body, will_close)  # as stdlib_fields
+            for status, headers, body, will_close in read_responses(raw, methods)]
+
+
+def test_reader_reads_what_every_response_of_our_connection_says(feed):
+    """Whole conversations of the server's Connection, read by both."""
+    data = (http("GET /a HTTP/1.1", "Host: h") + http("HEAD /b HTTP/1.1", "Host: h")
+            + http("POST /c HTTP/1.1", "Host: h", "Expect: 100-continue", "Content-Length: 3", body=b"xyz")
+            + http("GET /d HTTP/1.0"))
+    raw, _ = converse(data)
+    methods = ["GET", "HEAD", "POST", "GET"]
+    responses, _ = read(raw, feed, methods=methods)
+    assert reader_view(responses) == stdlib_view(raw, methods)
+    assert [r.method for r in responses] == methods
+
+
+statuses = st.sampled_from([200, 201, 204, 206, 301, 304, 404, 418, 500, 503])
+reasons = st.sampled_from(["OK", "Not Found", "", "Some Reason Phrase", "caf\xe9"])
+
+
+@st.composite
+def valid_responses(draw, last=False):
+    """(bytes on the wire, the method asked, what the reader must report), as http.client sees it too."""
+    method = draw(st.sampled_from(["GET", "GET", "HEAD", "POST"]))
+    status = draw(statuses)
+    version = draw(st.sampled_from(["1.1", "1.1", "1.0"]))
+    no_body = method == "HEAD" or status in (204, 304)
+    body = b"" if no_body else draw(st.binary(max_size=300))
+    framing = draw(st.sampled_from(["length", "chunked"] + (["close"] if last else [])))
+    if status in (204, 304):
+        framing = "length"  # never chunked (RFC 9112 6.1), and http.client would read chunks there
+    lines = [f"HTTP/{version} {status} {draw(reasons)}"]
+    for name, before, value, after in draw(fields):
+        if name.lower() not in ("keep-alive", "proxy-connection"):  # http.client reads these as keep-alive too
+            lines.append(f"{name}:{before}{value}{after}")
+    if draw(st.booleans()):
+        lines.append(f"Connection: {draw(st.sampled_from(['close', 'keep-alive', 'Upgrade, close']))}")
+    wire = b""
+    if framing == "length":
+        lines.append(f"Content-Length: {len(body) if not no_body else draw(st.integers(0, 999))}")
+        wire = body
+    elif framing == "chunked":
+        lines.append("Transfer-Encoding: chunked")
+        if not no_body:
+            rest = body
+            while rest:
+                size = draw(st.integers(1, len(rest)))
+                wire += b"%x%s\r\n%s\r\n" % (size, draw(st.sampled_from([b"", b";a=b"])), rest[:size])
+                rest = rest[size:]
+            wire += b"0\r\n" + draw(st.sampled_from([b"", b"Trailer-One: 1\r\n"])) + b"\r\n"
+    else:
+        wire = body
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" if draw(st.booleans()) else b""
+    return interim + ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + wire, method
+
+
+@GENERATED
+@given(conversation=st.lists(valid_responses(), max_size=3), final=valid_responses(last=True), cuts=cut_points)
+def test_reader_reads_generated_responses_as_http_client_does(conversation, final, cuts):
+    raw = b"".join(wire for wire, _ in [*conversation, final])
+    methods = [method for _, method in [*conversation, final]]
+    expected = stdlib_view(raw, methods)
+    assert reader_view(read(raw, whole, methods=methods)[0]) == expected
+    assert reader_view(read(raw, lambda data: split_at(data, cuts), methods=methods)[0]) == expected
+
+
+def reader_outcome(chunks):
+    """What the reader makes of these chunks and a close: the responses, and the
+    error that ended it (its kind and its words, not the bytes it quotes, which
+    are what had arrived). Only ResponseError may escape."""
+    reader = ResponseReader()
+    seen = []
+    try:
+        with cpu_limit(5):
+            for chunk in [*chunks, b""]:
+                reader.feed(chunk)
+                while (response := reader.next_response()) is not None:
+                    seen.append((response.status, response.headers, response.body, response.trailers))
+    except ResponseError as error:
+        return seen, type(error).__name__, re.split(r"[:(]| b['\"]", str(error))[0]
+    return seen, None, None
+
+
+RESPONSE_PIECES = [
+    b"HTTP/1.1 ", b"HTTP/1.0 ", b"HTTP/2 ", b"200 OK", b"100 Continue", b"204 ", b"304 ", b"\r\n", b"\n", b"\r",
+    b" ", b"\t", b":", b",", b";", b"\x00", b"\xff", b"Content-Length: ", b"Transfer-Encoding: ", b"chunked",
+    b"gzip", b"Connection: close", b"0", b"1", b"5", b"a", b"ff", b"hello", b"X: y",
+]
+response_ish = st.lists(st.sampled_from(RESPONSE_PIECES), max_size=40).map(b"".join)
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=400), response_ish), cuts=cut_points)
+def test_reader_fuzz_only_response_errors_and_split_never_matters(data, cuts):
+    assert reader_outcome(split_at(data, cuts)) == reader_outcome([data])
+    assert reader_outcome(byte_by_byte(data)) == reader_outcome([data])
+
+
+@GENERATED
+@given(conversation=st.lists(valid_responses(), min_size=1, max_size=2), edits=mutations, cuts=cut_points)
+def test_reader_fuzz_mutated_responses(conversation, edits, cuts):
+    data = mutate(b"".join(wire for wire, _ in conversation), edits)
+    whole_outcome = reader_outcome([data])
+    assert reader_outcome(split_at(data, cuts)) == whole_outcome
+    assert reader_outcome(byte_by_byte(data)) == whole_outcome

@@ -1,37 +1,29 @@
-"""`labserver serve`, as launch() runs it: the same server, ended with its parent.
+"""`labserver serve`, as launch() runs it: the same server, with room for many connections.
 
-    python .../labserver/load/serve_child.py PARENT_PID serve --model NAME --port 0 --quiet
+    python .../labserver/load/serve_child.py serve --model NAME --port 0 --quiet
 
-A notebook kernel that is restarted or killed cannot stop its servers, and an
-orphaned busywait server would burn a core under every later measurement. So
-a thread here checks twice a second that the process that launched us is
-still our parent; when it is not, it sends us SIGINT, our own Ctrl-C, and the
-server stops cleanly. Everything else is `labserver serve` itself.
+Lesson 08 connects 1000 clients, and macOS gives a process 256 file
+descriptors unless it asks for more: so the child raises its open-file limit
+as far as the system allows before the server starts. (If the notebook that
+launched it dies, the guard of labserver.children stops it.)
 
 It is run by path, not with -m, so that starting it imports labserver.cli and
 not the load package: the server's memory, which the lessons compare, stays
 the server's own.
 """
 
-import os
-import signal
 import sys
-import threading
-import time
 
 sys.path.pop(0)  # this script's folder: its modules must not shadow anything
 
 from labserver.cli import main  # noqa: E402  (after the sys.path fix above)
+from labserver.primitives import raise_open_files_limit  # noqa: E402
 
-CHECK_EVERY = 0.5  # seconds
-
-
-def stop_when_orphaned(parent):
-    while os.getppid() == parent:
-        time.sleep(CHECK_EVERY)
-    os.kill(os.getpid(), signal.SIGINT)  # (on Windows this ends the process at once)
-
+OPEN_FILES = 65536  # or the hard limit, if lower
 
 if __name__ == "__main__":
-    threading.Thread(target=stop_when_orphaned, args=(int(sys.argv[1]),), daemon=True).start()
-    sys.exit(main(sys.argv[2:]))
+    try:
+        raise_open_files_limit(OPEN_FILES)
+    except (ValueError, OSError):  # macOS refuses more than kern.maxfilesperproc: keep what we have
+        pass
+    sys.exit(main(sys.argv[1:]))

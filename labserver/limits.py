@@ -111,6 +111,21 @@ def fit_clients(wanted, in_one_process=False):
     return cap, f"{wanted} clients scaled down to {cap}: {reason}."
 
 
+def fit_client_counts(counts, in_one_process=False):
+    """(counts, note): the client counts of a sweep that this machine can
+    hold, those above the cap replaced by the cap itself (once); `note` is
+    one line saying what was left out and why, or None."""
+    counts = list(counts)
+    if not counts:
+        return counts, None
+    cap, note = fit_clients(max(counts), in_one_process)
+    if note is None:
+        return counts, None
+    kept = [n for n in counts if n < cap] + [cap]
+    left_out = ", ".join(str(n) for n in counts if n > cap)
+    return kept, f"{left_out} clients left out, {cap} instead: {note.split(': ', 1)[1]}"
+
+
 def out_of_files(error):
     """True if an OSError says this process (or the system) has no file
     descriptor left: accept() and socket() fail so, and the socket waiting

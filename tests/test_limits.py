@@ -94,3 +94,50 @@ def test_usable_cpus_follows_the_quota(monkeypatch):
     assert limits.usable_cpus() == 1
     monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: None)
     assert 1 <= limits.usable_cpus(cap=1) == 1
+
+
+def test_a_sweep_keeps_the_counts_the_machine_can_hold(monkeypatch):
+    monkeypatch.setattr(limits, "fit_clients", lambda wanted, in_one_process=False:
+                        (208, f"{wanted} clients scaled down to 208: a process may open 256 files here."))
+    counts, note = limits.fit_client_counts([1, 16, 256, 1000])
+    assert counts == [1, 16, 208]
+    assert note == "256, 1000 clients left out, 208 instead: a process may open 256 files here."
+    monkeypatch.setattr(limits, "fit_clients", lambda wanted, in_one_process=False: (wanted, None))
+    assert limits.fit_client_counts([1, 1000]) == ([1, 1000], None)
+
+
+def test_load_workers_never_hold_more_than_one_event_loop_can_watch():
+    from labserver.load.generator import choose_processes
+
+    assert choose_processes(1000, cpus=[0, 1], cap=488) >= 3  # Windows: 512 sockets per select()
+    assert choose_processes(1000, cpus=[0], cap=488) >= 3  # even on one CPU
+    assert choose_processes(8, cpus=[0], cap=488) == 0  # few clients: this process
+    assert choose_processes(64, cpus=[0, 1], cap=100_000) == 2  # no limit in sight: one per core
+
+
+def test_the_generator_counts_running_out_of_files(monkeypatch, site):
+    """EMFILE on socket(): a counted error and a retry, not a crash and not a spin."""
+    import socket as socket_module
+
+    from labserver import ThreadPoolServer
+    from labserver.load import engine, run
+
+    real_socket, made = socket_module.socket, []
+
+    def socket_or_emfile(*args, **kwargs):
+        if len(made) >= 2:  # this process "has" two descriptors for clients
+            raise OSError(errno.EMFILE, "Too many open files")
+        made.append(1)
+        return real_socket(*args, **kwargs)
+
+    class SocketModule:  # the engine's view of the socket module; the server's is untouched
+        socket = staticmethod(socket_or_emfile)
+
+        def __getattr__(self, name):
+            return getattr(socket_module, name)
+
+    with ThreadPoolServer(root=site) as server:
+        monkeypatch.setattr(engine, "socket", SocketModule())
+        result = run(server.url + "hello.txt", clients=4, duration=0.5, processes=0)
+    assert result.errors_files > 0 and result.requests > 0, result
+    assert result.errors_files < 200, "retried once a round, not in a spin"

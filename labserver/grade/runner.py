@@ -20,7 +20,7 @@ import time
 
 from .. import DEMO_SITE
 from ..children import Child, ChildError
-from ..primitives import raise_open_files_limit
+from ..limits import raise_open_files_limit
 from .client import Failed, GradeError, Target, describe_error
 from .report import Check, Report
 from .rows import ROWS

@@ -60,6 +60,7 @@ import socket
 import time
 from array import array
 
+from ..limits import out_of_files
 from .metrics import ERROR_KINDS, histogram
 
 TICK = 0.1  # seconds between housekeeping rounds (timeouts, reconnects, samples)
@@ -183,6 +184,9 @@ class Selector:
     def poll(self, timeout):
         """[(fd, mask)], each fd at most once, as from epoll: kqueue reports
         reading and writing as two events, merged here."""
+        if not self.clients:  # Windows' select() refuses three empty lists: only time can pass
+            time.sleep(max(0.0, timeout))
+            return []
         ready = {}
         for key, mask in self.selector.select(timeout):
             ready[key.fd] = ready.get(key.fd, 0) | mask
@@ -261,7 +265,16 @@ class Engine:
         return sum(c.state == BUSY for c in self.clients)
 
     def connect(self, client, now, send=True):
-        sock = socket.socket(self.family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
+        except OSError as error:
+            if not out_of_files(error):
+                raise
+            # No descriptor left in this process (macOS: 256 by default): a
+            # counted error, and a retry a round later, not a crash or a spin.
+            self.errors["files"] += 1
+            client.retry_at = now + TICK
+            return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # requests go out at once
         client.sock, client.state, client.started, client.sent_at = sock, CONNECTING, now, now

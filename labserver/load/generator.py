@@ -51,6 +51,7 @@ import types
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
+from ..limits import connection_cap, raise_open_files_limit
 from .engine import Engine
 from .metrics import ERROR_KINDS, combine, summarise
 from .monitor import ALL_CPUS, ServerMonitor, describe_pinning, pin, pinned_cpus
@@ -102,6 +103,7 @@ class Result:
     errors_reset: int
     errors_timeout: int
     errors_bad: int
+    errors_files: int  # no descriptor left in the generator (EMFILE): a limit of this machine
     fairness: float | None  # Jain's index over per-client bytes: 1.0 = perfectly fair; None: no bytes
     slowest_client_rps: float
     slowest_client_mbps: float  # the client that received the fewest bytes
@@ -196,13 +198,19 @@ def make_config(url, clients, keep_alive, workload, timeout, rate=None):
     }
 
 
-def choose_processes(clients, cpus=None):
+def choose_processes(clients, cpus=None, cap=None):
     """0 (this process) for few clients; else one worker per core (up to 4),
-    at most one per 16 clients."""
+    at most one per 16 clients; and always enough workers that none holds
+    more than `cap` connections (default: what one event loop may watch here,
+    e.g. fewer than 512 where it is a select() loop, as on Windows)."""
     cores = len(cpus) if cpus else (len(ALL_CPUS) or os.cpu_count() or 1)
+    if cap is None:
+        raise_open_files_limit()  # the workers inherit it
+        cap = connection_cap()[0]
+    needed = math.ceil(clients / cap) if cap else 1  # the platform's limit comes first
     if clients > IN_PROCESS_LIMIT and cores >= 2:
-        return min(cores, MAX_PROCESSES, math.ceil(clients / IN_PROCESS_LIMIT))
-    return 0
+        return max(needed, min(cores, MAX_PROCESSES, math.ceil(clients / IN_PROCESS_LIMIT)))
+    return needed if needed > 1 else 0
 
 
 def make_engine(config, clients, first_index, cpu_clock):
@@ -336,14 +344,16 @@ def reap(workers, timeout=5.0):
 
 class ParentWatch:
     """A stop flag that is also set when our parent process has gone away,
-    so an orphaned worker never loads a server forever."""
+    so an orphaned worker never loads a server forever. It watches the
+    parent's sentinel (a pipe on POSIX, a process handle on Windows), not
+    os.getppid(): on Windows that keeps returning a dead parent's pid."""
 
     def __init__(self, stop):
         self.stop = stop
-        self.parent = os.getppid()
+        self.parent = multiprocessing.parent_process()  # None when not started by multiprocessing
 
     def is_set(self):
-        return self.stop.is_set() or os.getppid() != self.parent
+        return self.stop.is_set() or (self.parent is not None and not self.parent.is_alive())
 
 
 def worker_main(job, messages, go, stop):
@@ -353,6 +363,7 @@ def worker_main(job, messages, go, stop):
     index = job["index"]
     try:
         pin(0, job["cpus"])
+        raise_open_files_limit()  # its clients' sockets: macOS starts at 256
         engine = make_engine(job["config"], job["clients"], job["first"], time.process_time)
         engine.connect_all(job["config"]["timeout"])
         messages.put(("ready", index, None))

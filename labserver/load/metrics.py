@@ -24,7 +24,7 @@ import math
 
 RESOLUTION = 1.01  # each latency bucket is 1 % wider than the previous one
 _PER_LOG = 1 / math.log(RESOLUTION)
-ERROR_KINDS = ("refused", "reset", "timeout", "bad")
+ERROR_KINDS = ("refused", "reset", "timeout", "bad", "files")  # files: the generator had no descriptor left
 
 
 def latency_bucket(seconds):

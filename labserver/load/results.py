@@ -19,7 +19,7 @@ COLUMNS = {
     "requests": int, "rps": float, "mbps": float, "mbps_wire": float,
     "p50_ms": float, "p90_ms": float, "p99_ms": float, "max_ms": float,
     "concurrent_max": int, "errors": int, "errors_refused": int, "errors_reset": int,
-    "errors_timeout": int, "errors_bad": int, "fairness": float, "slowest_client_rps": float,
+    "errors_timeout": int, "errors_bad": int, "errors_files": int, "fairness": float, "slowest_client_rps": float,
     "max_gap_ms": float, "cpu_pct": float, "rss_mb": float, "client_cpu_pct": float,
     "python": str, "gil_enabled": bool, "cpu_count": int, "pinning": str, "date": str,
     # Beyond the list: how concurrency was counted, and how the load was made.

@@ -17,13 +17,8 @@ import sys
 sys.path.pop(0)  # this script's folder: its modules must not shadow anything
 
 from labserver.cli import main  # noqa: E402  (after the sys.path fix above)
-from labserver.primitives import raise_open_files_limit  # noqa: E402
-
-OPEN_FILES = 65536  # or the hard limit, if lower
+from labserver.limits import raise_open_files_limit  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        raise_open_files_limit(OPEN_FILES)
-    except (ValueError, OSError):  # macOS refuses more than kern.maxfilesperproc: keep what we have
-        pass
+    raise_open_files_limit()  # as far as the hard limit allows
     sys.exit(main(sys.argv[1:]))

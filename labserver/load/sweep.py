@@ -35,6 +35,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+from ..limits import fit_client_counts
 from .generator import run
 from .launch import launch
 from .workload import encode_request, parse_workload
@@ -86,6 +87,10 @@ def sweep(models=None, clients=None, workloads=None, duration=None, warmup=None,
         raise ValueError("give either models (launched here) or url (already running), not both")
     if rates is not None and not all(isinstance(r, (int, float)) and r > 0 for r in rates):
         raise ValueError(f"rates: expected requests per second above 0, got {rates!r}")
+    if models or url is None:  # our own servers: as many clients as this machine can hold
+        clients, note = fit_client_counts(clients)
+        if note:
+            print(note)  # one line, where the sweep was asked for: a notebook cell or a terminal
     rows = []
 
     points = [(count, rate) for count in clients for rate in (rates or [None])]

@@ -55,7 +55,7 @@ from labserver.children import Child, ChildError  # noqa: E402  (after the path 
 from labserver.load import LoadError, run  # noqa: E402
 from labserver.load.monitor import ServerMonitor, process_tree, tree_cpu_seconds, tree_rss_bytes  # noqa: E402
 from labserver.load.wrk import CalibrationError, run_wrk, wrk_path  # noqa: E402
-from labserver.primitives import raise_open_files_limit  # noqa: E402
+from labserver.limits import raise_open_files_limit  # noqa: E402
 from labserver.protocol import ResponseError, ResponseReader  # noqa: E402
 from labserver.servers import MODELS  # noqa: E402
 

@@ -26,10 +26,12 @@ selectors-based server turned around. Why not something simpler:
 * A thread per client costs a stack and a context switch per response, and
   1000 threads fight over the GIL; one loop waits for all sockets at once.
 * The hot path does as little as possible: requests are bytes encoded once
-  (see workload.py); a response is parsed only as far as framing needs
-  (status line, Content-Length or chunked), and a head identical to the
-  previous one is recognised by a single comparison; body bytes are received
-  into one reused buffer and only counted, never copied or decoded.
+  (see workload.py); a 2xx head with a Content-Length that arrives whole is
+  read in place, and one identical to the previous head is recognised by a
+  single comparison; body bytes are received into one reused buffer and
+  only counted, never copied or decoded. Anything else (a head split over
+  two recvs, chunked or close-delimited bodies, errors) goes through the
+  ResponseReader of labserver.protocol, the client side of the HTTP core.
 * The loop waits with epoll itself on Linux (class Epoll), not through the
   selectors module, whose per-event Python layer cost as much as our own
   parsing; macOS and Windows use selectors (class Selector). Every cycle of
@@ -61,11 +63,11 @@ import time
 from array import array
 
 from ..limits import out_of_files
+from ..protocol.reader import IncompleteResponse, ResponseError, ResponseReader
 from .metrics import ERROR_KINDS, histogram
 
 TICK = 0.1  # seconds between housekeeping rounds (timeouts, reconnects, samples)
 RECV_SIZE = 256 * 1024  # one reused receive buffer per process
-MAX_HEAD = 64 * 1024  # a response head longer than this is not worth waiting for
 # Open loop: a request sent this much after it was due on an idle connection
 # was sent late; a poll() that returns this much after its timeout, stalled
 # (this process was kept from running: another busy process, or another
@@ -79,14 +81,16 @@ IN_PROGRESS = {errno.EINPROGRESS, getattr(errno, "WSAEWOULDBLOCK", errno.EINPROG
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 # What a client is doing.
 DOWN, CONNECTING, BUSY, CLOSING = "down", "connecting", "busy", "closing"
-# What part of a response it is reading.
-HEAD, BODY, CHUNKED, UNTIL_EOF = "head", "body", "chunked", "until-eof"
+# How it is reading a response: HEAD and BODY are the fast path (a whole
+# 2xx head with a Content-Length in one recv, then body bytes only counted);
+# SLOW: anything else, through labserver.protocol's ResponseReader.
+HEAD, BODY, SLOW = "head", "body", "slow"
 
 
 class Client:
     """One simulated user: a socket (replaced on reconnect) and its counters."""
 
-    __slots__ = ("sock", "state", "mode", "buf", "need", "ok", "close_after", "body_bytes", "pending",
+    __slots__ = ("sock", "state", "mode", "reader", "need", "ok", "close_after", "body_bytes", "pending",
                  "started", "sent_at", "waiting", "due", "last_byte", "max_gap", "turn", "retry_at",
                  "requests", "bytes")
 
@@ -104,7 +108,7 @@ class Client:
 
     def reset_response(self):
         self.mode = HEAD
-        self.buf = b""
+        self.reader = None  # a ResponseReader, in mode SLOW
         self.need = 0  # body bytes still to come (mode BODY)
         self.ok = True
         self.close_after = False
@@ -121,9 +125,9 @@ class Client:
         """Body bytes received so far of the response being read."""
         if self.mode is BODY:
             return self.body_bytes - self.need
-        if self.mode is HEAD:
-            return 0  # (body_bytes still holds the previous response's length)
-        return self.body_bytes  # chunked, until EOF: counted as they are parsed
+        if self.mode is SLOW and self.reader.current is not None:
+            return self.reader.current.body_length
+        return 0  # (body_bytes still holds the previous response's length)
 
 
 class Epoll:
@@ -407,12 +411,13 @@ class Engine:
                 client.need -= n
                 return
             extra, client.need = n - client.need, 0
-            client.buf = bytes(self.view[n - extra:n]) if extra else b""
-            return self.complete(client, now)
-        if client.mode is HEAD and not client.buf and self.whole_head(client, n, now):
+            self.complete(client, now)
+            if extra:  # bytes after the response (a server's mistake): the slow path judges them
+                self.read_slowly(client, self.view[n - extra:n], now)
             return
-        client.buf += self.view[:n]
-        self.parse(client, now)
+        if client.mode is HEAD and self.whole_head(client, n, now):
+            return
+        self.read_slowly(client, self.view[:n], now)
 
     def whole_head(self, client, n, now):
         """The common case, read in place without copying: a 2xx head with a
@@ -450,68 +455,33 @@ class Engine:
             client.mode, client.need = BODY, length - body
         return True
 
-    def parse(self, client, now):
-        if client.mode == HEAD and not self.parse_head(client, now):
-            return
-        if client.mode == BODY:
-            if len(client.buf) < client.need:
-                client.need -= len(client.buf)
-                client.buf = b""
-                return
-            client.buf, client.need = client.buf[client.need:], 0
-            return self.complete(client, now)
-        if client.mode == CHUNKED:
-            try:
-                done = parse_chunks(client)
-            except ValueError:  # a chunk size that is not hexadecimal
-                return self.fail(client, "bad", now)
-            if done:
-                return self.complete(client, now)
-        elif client.mode == UNTIL_EOF:
-            client.body_bytes += len(client.buf)
-            client.buf = b""
-
-    def parse_head(self, client, now):
-        """Status line and framing headers; False if the head is not all here (or bad)."""
-        client.body_bytes = 0
-        while True:
-            end = client.buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(client.buf) > MAX_HEAD:
-                    self.fail(client, "bad", now)
-                return False
-            head, client.buf = client.buf[:end + 2], client.buf[end + 4:]
-            status = parse_status(head)
-            if status is None:
-                self.fail(client, "bad", now)
-                return False
-            if status >= 200:
-                break  # 1xx responses are interim: the real one follows
-        lower = head.lower()
-        client.ok = status < 400
-        client.close_after = b"\r\nconnection: close" in lower or (
-            head.startswith(b"HTTP/1.0") and b"\r\nconnection: keep-alive" not in lower)
-        if status in (204, 304):
-            length = 0
-        else:
-            length = content_length(lower)
-        if length is None and b"\r\ntransfer-encoding:" in lower and b"chunked" in lower:
-            client.mode, client.need = CHUNKED, -1  # need < 0: chunk-size line expected
-            return True
-        if length is None:
-            client.mode, client.close_after = UNTIL_EOF, True
-            return True
-        if length < 0:
+    def read_slowly(self, client, data, now):
+        """Everything whole_head() does not take in one look (a head split
+        over recvs, chunked or close-delimited bodies, 1xx, errors, bytes
+        that are not HTTP) goes through labserver.protocol's ResponseReader,
+        the reader the grader and the tests use, until it holds nothing."""
+        if client.mode is not SLOW:
+            client.mode, client.reader = SLOW, ResponseReader(on_body=count_only)
+        reader = client.reader
+        try:
+            reader.feed(bytes(data))
+            while client.mode is SLOW and (response := reader.next_response()) is not None:
+                client.ok = response.status < 400
+                client.close_after = not response.keep_alive
+                client.body_bytes = response.body_length
+                if not reader.has_partial_response:
+                    client.mode, client.reader = HEAD, None  # back to the fast path
+                self.complete(client, now)
+        except IncompleteResponse:  # the server closed in the middle of a response
+            self.fail(client, "reset", now)
+        except ResponseError:  # not HTTP, or framed so that nothing after it can be trusted
             self.fail(client, "bad", now)
-            return False
-        client.mode, client.need, client.body_bytes = BODY, length, length
-        return True
 
     def on_eof(self, client, now):
-        if client.mode == UNTIL_EOF:  # the body ends where the connection ends
-            client.body_bytes += len(client.buf)
-            client.buf = b""
-            return self.complete(client, now)
+        if client.mode is SLOW:  # a body that runs until the close ends here, or was cut short
+            self.read_slowly(client, b"", now)
+            if client.state is not BUSY:
+                return  # failed: counted as reset
         if not client.waiting:  # open loop: an idle connection closed by the server
             self.drop(client)
             return self.connect(client, now)
@@ -532,7 +502,8 @@ class Engine:
         else:
             self.errors["bad"] += 1
             client.ok = True
-        client.mode = HEAD  # client.buf keeps any bytes that came after this response
+        if client.mode is not SLOW:
+            client.mode = HEAD
         if self.total >= self.quota:
             return  # that was the last one asked for: send nothing more
         if client.close_after or not self.keep_alive:
@@ -706,51 +677,5 @@ def error_kind(error):
     return "reset"  # ECONNRESET, EPIPE, ECONNABORTED ...
 
 
-def parse_status(head):
-    """b'HTTP/1.1 200 OK...' -> 200, or None if it is not an HTTP/1.x status line."""
-    if not head.startswith(b"HTTP/1.") or head[12:13] not in (b" ", b"\r"):
-        return None
-    code = head[9:12]
-    return int(code) if code.isdigit() else None
-
-
-def content_length(lower_head):
-    """The Content-Length of a lower-cased head; None if absent, -1 if unreadable."""
-    start = lower_head.find(b"\r\ncontent-length:")
-    if start < 0:
-        return None
-    start += len(b"\r\ncontent-length:")
-    value = lower_head[start:lower_head.find(b"\r\n", start)].strip()
-    return int(value) if value.isdigit() else -1
-
-
-def parse_chunks(client):
-    """Consume chunked body bytes from client.buf; True once the last chunk
-    and its trailer are in. client.need: bytes left in the current chunk
-    (plus its CRLF), or -1 while a chunk-size line is expected."""
-    buf = client.buf
-    while True:
-        if client.need > 0:
-            take = min(client.need, len(buf))
-            client.body_bytes += max(0, min(take, client.need - 2))  # not the CRLF
-            client.need -= take
-            buf = buf[take:]
-            if client.need:
-                break
-            client.need = -1
-        end = buf.find(b"\r\n")
-        if end < 0:
-            break
-        line, buf = buf[:end], buf[end + 2:]
-        if client.need == -2:  # in the trailer: an empty line ends the message
-            if not line:
-                client.buf = buf
-                return True
-            continue
-        size = int(line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            client.need = -2
-        else:
-            client.need = size + 2  # the data and the CRLF after it
-    client.buf = buf
-    return False
+def count_only(piece):
+    """A body piece arrives: the reader counts its length; nobody keeps it."""

@@ -34,6 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--out", metavar="DIR", help="build, hidden, grade: the folder to write to")
     parser.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
     parser.add_argument("--force", action="store_true", help="build: replace DIR if it is not empty")
+    parser.add_argument("--keep-hidden", action="store_true",
+                        help="build: the graders' reference (the release with its hidden checks, no solution)")
     parser.add_argument("--template", default=PLACEHOLDER_REPO, metavar="ORG/REPO",
                         help="build: the Classroom template repository the release is pushed to")
     parser.add_argument("--ref", default=PLACEHOLDER_REF, metavar="TAG",
@@ -58,7 +60,12 @@ def command(args):
     lessons = args.notebooks.split(",") if args.notebooks else None
     try:
         if args.action == "build":
-            written = build(args.out, args.kit, force=args.force, template=args.template, ref=args.ref)
+            written = build(args.out, args.kit, force=args.force, template=args.template, ref=args.ref,
+                            keep_hidden=args.keep_hidden)
+            if args.keep_hidden:
+                print(f"Wrote the graders' reference to {args.out}: the release with its hidden checks. Never "
+                      f"give it to students; grade with it: assignments hidden --kit {args.out} ...")
+                return 0
             print(f"Wrote the student release to {args.out}: {len(written)} notebooks, solutions stubbed, hidden "
                   f"checks removed, .github/workflows/classroom.yml grading with {args.template}@{args.ref}.")
             if args.template == PLACEHOLDER_REPO:

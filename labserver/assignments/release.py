@@ -62,8 +62,8 @@ class AssignmentError(ValueError):
     """A notebook whose markers do not pair up, a release that would leak, a submission that cannot be graded."""
 
 
-def student_source(source, where="cell"):
-    """A cell's source with solutions stubbed and hidden tests removed."""
+def student_source(source, where="cell", keep_hidden=False):
+    """A cell's source with solutions stubbed and hidden tests removed (kept, for graders, with keep_hidden)."""
     out, mode, indent = [], None, ""
     for line in source.splitlines(keepends=True):
         marker = line.strip()
@@ -73,11 +73,15 @@ def student_source(source, where="cell"):
             mode, indent = marker, line[: len(line) - len(line.lstrip())]
             if marker == BEGIN_SOLUTION:
                 out.append(f"{indent}{STUB}\n")
+            elif keep_hidden:
+                out.append(line)
         elif marker in (END_SOLUTION, END_HIDDEN):
             if mode != {END_SOLUTION: BEGIN_SOLUTION, END_HIDDEN: BEGIN_HIDDEN}[marker]:
                 raise AssignmentError(f"{where}: {marker!r} without its BEGIN line")
+            if keep_hidden and marker == END_HIDDEN:
+                out.append(line)
             mode = None
-        elif mode is None:
+        elif mode is None or (keep_hidden and mode == BEGIN_HIDDEN):
             out.append(line)
     if mode is not None:
         raise AssignmentError(f"{where}: {mode!r} is never closed")
@@ -112,12 +116,12 @@ def source_of(cell):
     return "".join(cell["source"])
 
 
-def student_notebook(notebook, name="notebook"):
+def student_notebook(notebook, name="notebook", keep_hidden=False):
     """A copy of a notebook (as parsed JSON) in its student version."""
     notebook = json.loads(json.dumps(notebook))
     for i, cell in enumerate(notebook["cells"]):
         if cell["cell_type"] == "code":
-            cell["source"] = student_source(source_of(cell), f"{name} cell {i}").splitlines(keepends=True)
+            cell["source"] = student_source(source_of(cell), f"{name} cell {i}", keep_hidden).splitlines(keepends=True)
             cell["outputs"], cell["execution_count"] = [], None
     return notebook
 
@@ -174,7 +178,7 @@ def check_kit(kit):
         raise AssignmentError(f"{kit.resolve()} is not the labserver kit (no notebooks/ and labserver/)")
 
 
-def release_files(kit):
+def release_files(kit, keep_hidden=False):
     """{relative path: bytes} of every file build() copies from the kit (notebooks and workflow aside)."""
     kit, files = Path(kit), {}
     for name in RELEASE_FILES:
@@ -183,18 +187,21 @@ def release_files(kit):
         for path in paths:
             relative = path.relative_to(kit).as_posix()
             if path.exists() and "__pycache__" not in path.parts and ".egg-info" not in relative \
-                    and relative not in HIDDEN_FILES:
+                    and (keep_hidden or relative not in HIDDEN_FILES):
                 files[relative] = path.read_bytes()
     files[".gitignore"] = GITIGNORE.encode()
     return files
 
 
-def build(out, kit=Path("."), force=False, template=PLACEHOLDER_REPO, ref=PLACEHOLDER_REF):
+def build(out, kit=Path("."), force=False, template=PLACEHOLDER_REPO, ref=PLACEHOLDER_REF, keep_hidden=False):
     """Write the student release of the kit at `kit` into `out`; return the notebooks written.
 
     template and ref: the repository the release will be pushed to (the
     Classroom template) and the tag that pins it; the workflow installs the
-    grading kit from there, never from the student's own copy."""
+    grading kit from there, never from the student's own copy. keep_hidden:
+    the graders' reference instead, the release with its hidden checks (still
+    no solution): what `assignments hidden --kit` can grade with, in a
+    container, without the instructor's kit in reach."""
     kit, out = Path(kit), Path(out)
     check_kit(kit)
     if out.exists() and any(out.iterdir()):
@@ -202,7 +209,7 @@ def build(out, kit=Path("."), force=False, template=PLACEHOLDER_REPO, ref=PLACEH
             raise AssignmentError(f"{out} is not empty (use --force to replace it)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    for relative, data in release_files(kit).items():
+    for relative, data in release_files(kit, keep_hidden).items():
         (out / relative).parent.mkdir(parents=True, exist_ok=True)
         (out / relative).write_bytes(data)
     (out / "notebooks").mkdir()
@@ -210,7 +217,7 @@ def build(out, kit=Path("."), force=False, template=PLACEHOLDER_REPO, ref=PLACEH
     for path in kit_notebooks(kit):
         notebook = read_notebook(path)
         items += [(path.name, item) for item in graded(notebook, path.name)]
-        student = student_notebook(notebook, path.name)
+        student = student_notebook(notebook, path.name, keep_hidden)
         leaks = leaked_solutions(notebook, student)
         if leaks:
             raise AssignmentError(f"{path.name}: solution text left in the student version: {leaks[0]!r}")
@@ -218,7 +225,7 @@ def build(out, kit=Path("."), force=False, template=PLACEHOLDER_REPO, ref=PLACEH
         written.append(out / "notebooks" / path.name)
     (out / WORKFLOW).parent.mkdir(parents=True)
     (out / WORKFLOW).write_text(classroom_workflow([item for _, item in items], template, ref), encoding="utf-8")
-    leaked = [name for name in HIDDEN_FILES if (out / name).exists()]
+    leaked = [name for name in HIDDEN_FILES if (out / name).exists() and not keep_hidden]
     if leaked:
         raise AssignmentError(f"the hidden checks would be published: {leaked[0]}")
     return written

@@ -105,7 +105,7 @@ def parse_request_line(parse):
         verdict, got = _judge(parse, line)
         expect(verdict == "ok", f"parse_request_line({line!r}) raised ValueError, but the line is valid")
         expect(got == expected, f"parse_request_line({line!r}) returned {got!r}; expected {expected!r}"
-                                + ("; decode the target with latin-1, one character per byte" if max(line) > 0x7f else ""))
+                                + ("; decode the target with latin-1, one character per byte" if max(line, default=0) > 0x7f else ""))
     for line, reason in BAD_LINES:
         verdict, got = _judge(parse, line)
         expect(verdict == "rejected", f"parse_request_line({line!r}) returned {got!r}; it should raise "

@@ -92,8 +92,9 @@ def _rows(results, model):
                                             f"cell above again")
     for row in rows:
         missing = [key for key in ("clients", "rps", "wall_s", "errors") if not isinstance(row, dict) or key not in row]
-        expect(not missing, f"a row of results[{model!r}] has no {missing[0]!r}: results should be what the "
-                            f"measuring cell above stored; run it again")
+        if missing:
+            raise CheckFailed(f"a row of results[{model!r}] has no {missing[0]!r}: results should be what the "
+                              f"measuring cell above stored; run it again")
     return rows
 
 

@@ -36,12 +36,18 @@ def recv_exactly(recv_exactly):
                            f"until you have n bytes")
 
     first, second = b"first message!", b"and the second one"
-    doing = f"the peer sent two messages in one go, {len(first)} and {len(second)} bytes"
+    doing = (f"the peer sent 5 bytes of a {len(first)}-byte message, then the other {len(first) - 5} together "
+             f"with the next message ({len(second)} bytes)")
     sock, peer = watched_pair()
     with sock, peer:
-        peer.sendall(first + second)
-        got = _got(run_student(recv_exactly, sock, len(first), deadline=DEADLINE, sockets=[sock], doing=doing),
-                   len(first), doing)
+        peer.sendall(first[:5])
+        later = threading.Timer(0.05, _send_quietly, [peer, first[5:] + second])
+        later.start()
+        try:
+            got = _got(run_student(recv_exactly, sock, len(first), deadline=DEADLINE, sockets=[sock], doing=doing),
+                       len(first), doing)
+        finally:
+            later.join()
         expect(len(got) == len(first), f"{doing}; asked for {len(first)}, recv_exactly returned {len(got)} bytes: "
                                        f"{_short(got)}. Never return more than n: ask recv() for at most the "
                                        f"bytes still missing (n - len(data))")

@@ -160,7 +160,8 @@ def first_ready(first_ready):
         with sends_at(pairs[2][1], 0.2):
             got, took = _timed_call(first_ready, socks, 3.0, sockets=socks, doing=doing)
         expect(got == (2, b"hello") and isinstance(got, tuple),
-               f"{doing}: expected (2, b'hello'), got {got!r:.60}")
+               f"{doing}: expected (2, b'hello'), got {got!r:.60}"
+               + ("; do you try every socket, round and round, until the time is up?" if got is None else ""))
         expect(took < 2.0, f"{doing}, but first_ready returned only after {took:.1f} s")
 
         pairs[3][1].send(b"three")  # waits in socket 3, while socket 0 stays silent

@@ -19,15 +19,20 @@ def _largest(rows):
 
 
 def _made_up(seed):
-    """Rows of a sweep that never happened: another winner each time, the best rate overall at fewer clients."""
+    """Rows of a sweep that never happened: another winner each time, the best rate overall at fewer
+    clients (by another model), and with an even seed a tie at the top."""
     rng = random.Random(seed)
     models = rng.sample(["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"], 4)
-    rows = []
-    for clients in (1, 4, 16):
-        for model in models:
-            rps = rng.choice([100.0, 250.0, 400.0, 900.0]) * (2 if clients == 4 else 1)
-            rows.append({"model": model, "clients": clients, "rps": rps,
-                         "cpu_pct": rng.choice([None, 0.0, 12.5, 50.0, 99.0])})
+    rows = [{"model": model, "clients": clients, "rps": float(rng.randrange(100, 900)),
+             "cpu_pct": rng.choice([None, 0.0, 12.5, 50.0, 99.0])}
+            for clients in (1, 4, 16) for model in models]
+    winner, fast_early = rng.sample(models, 2)
+    top = max(row["rps"] for row in rows) + 100
+    for row in rows:
+        if row["clients"] == 16 and (row["model"] == winner or (seed % 2 == 0 and row["model"] == fast_early)):
+            row["rps"] = top
+        if row["clients"] == 4 and row["model"] == fast_early:
+            row["rps"] = top * 3  # the highest rate of all, but not at the largest client count
     rng.shuffle(rows)
     return rows
 

@@ -3,7 +3,7 @@
     python -m labserver assignments build --out ../labserver-student --template ORG/REPO --ref grading-v1
     python -m labserver assignments hidden --student ../repos/alice ../repos/bob --out ../graded
     python -m labserver assignments grade --reference KIT --submission DIR --out DIR    (the Classroom workflow)
-    python -m labserver assignments score --results DIR/results.json 01.recv_exactly  (one Classroom step)
+    python -m labserver assignments score --results DIR/results.json --step 01.recv_exactly  (a Classroom step)
 
 release.py builds the student version of the lessons (solutions stubbed,
 hidden checks removed, a pinned Classroom workflow); grading.py grades a
@@ -30,7 +30,6 @@ def add_arguments(parser):
                         help="build: the student release; hidden: grade students' repositories with every check, "
                              "hidden ones included; grade: grade one submission with a reference kit (the Classroom "
                              "workflow); score: one exercise's result from a results.json (a Classroom step)")
-    parser.add_argument("item", nargs="?", help="score: an exercise id (01.recv_exactly) or project:FRACTION")
     parser.add_argument("--out", metavar="DIR", help="build, hidden, grade: the folder to write to")
     parser.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
     parser.add_argument("--force", action="store_true", help="build: replace DIR if it is not empty")
@@ -47,16 +46,16 @@ def add_arguments(parser):
     parser.add_argument("--no-project", action="store_true", help="hidden, grade: leave the project out")
     parser.add_argument("--profile", default="ci", help="hidden, grade: LABSERVER_PROFILE for the notebooks (default ci)")
     parser.add_argument("--results", metavar="FILE", help="score: the results.json written by grade or hidden")
+    parser.add_argument("--step", metavar="ID", help="score: an exercise id (01.recv_exactly) or project:FRACTION")
 
 
 def command(args):
     """Run `labserver assignments ACTION`; 0 when done, 1 when a scored item failed, 2 on a mistake."""
     needs = {"build": ["out"], "hidden": ["out", "student"], "grade": ["out", "reference", "submission"],
-             "score": ["results", "item"]}[args.action]
+             "score": ["results", "step"]}[args.action]
     missing = [name for name in needs if not getattr(args, name)]
     if missing:
-        return _fail(f"assignments {args.action} needs --{missing[0]}" if missing[0] != "item"
-                     else "assignments score needs the exercise to score (e.g. 01.recv_exactly)")
+        return _fail(f"assignments {args.action} needs --{missing[0]}")
     lessons = args.notebooks.split(",") if args.notebooks else None
     try:
         if args.action == "build":
@@ -73,7 +72,7 @@ def command(args):
                       "grading kit from there.")
             return 0
         if args.action == "score":
-            passed, message = score(args.results, args.item)
+            passed, message = score(args.results, args.step)
             print(message)
             return 0 if passed else 1
         if args.action == "grade":

@@ -405,8 +405,11 @@ def integrity_notes(submission, reference):
     submission, notes = Path(submission), []
     expected = release_files(reference)
     for relative, data in expected.items():
-        path = submission / relative
-        if not path.is_file():
+        path, top = submission / relative, relative.split("/")[0]
+        if not (submission / top).exists():
+            if f"removed: {top}" not in notes:
+                notes.append(f"removed: {top}")
+        elif not path.is_file():
             notes.append(f"removed: {relative}")
         elif path.read_bytes() != data and relative != ".gitignore":
             notes.append(f"changed: {relative}")

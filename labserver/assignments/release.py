@@ -294,7 +294,7 @@ jobs:
         uses: classroom-resources/autograding-command-grader@v1
         with:
           test-name: "{name}"
-          command: python -I -m labserver assignments score --results "$HOME/grading/results.json" {argument}
+          command: python -I -m labserver assignments score --results "$HOME/grading/results.json" --step {argument}
           timeout: 1
           max-score: {points}
 """)

@@ -343,37 +343,28 @@ class WatchedSocket(socket.socket):
         self.busy = name
 
     def recv(self, bufsize, *flags):
-        self._enter("recv")
-        try:
-            data = super().recv(bufsize, *flags)
-        except BlockingIOError:
-            self.nothing_yet += 1
-            raise
-        finally:
-            self.busy = None
-            self.recv_calls += 1
-        self._count(len(data), bufsize)
-        return data
+        return self._receive("recv", super().recv, bufsize, bufsize, *flags)
 
     def recv_into(self, buffer, nbytes=0, *flags):
-        self._enter("recv_into")
+        return self._receive("recv_into", super().recv_into, nbytes or len(buffer), buffer, nbytes, *flags)
+
+    def _receive(self, name, method, asked, *args):
+        self._enter(name)
         try:
-            n = super().recv_into(buffer, nbytes, *flags)
+            result = method(*args)
         except BlockingIOError:
             self.nothing_yet += 1
             raise
         finally:
             self.busy = None
             self.recv_calls += 1
-        self._count(n, nbytes or len(buffer))
-        return n
-
-    def _count(self, n, asked):
-        self.received += n
-        if n == 0 and asked > 0:
+        received = result if isinstance(result, int) else len(result)
+        self.received += received
+        if received == 0 and asked > 0:
             if self.eof_returns:
                 self.calls_after_eof += 1
             self.eof_returns += 1
+        return result
 
     def send(self, data, *flags):
         self._enter("send")

@@ -92,11 +92,14 @@ def one_client_at_a_time(listener, n):
         client.close()
 
 
-@wrong("03", "echo_server", "blocked in accept\\(\\)")
-def accepts_everyone_first(listener, n):
-    clients = [listener.accept()[0] for _ in range(n)]
-    while clients:
+def _echo_until_empty(clients, listener=None, came=0):
+    """Echo with select() until only the listener (if any) is left."""
+    while len(clients) > (listener is not None) or not came:
         for sock in select.select(clients, [], [])[0]:
+            if sock is listener:
+                clients.append(listener.accept()[0])
+                came += 1
+                continue
             data = sock.recv(1024)
             if data:
                 sock.sendall(data)
@@ -105,21 +108,14 @@ def accepts_everyone_first(listener, n):
                 sock.close()
 
 
+@wrong("03", "echo_server", "blocked in accept\\(\\)")
+def accepts_everyone_first(listener, n):
+    _echo_until_empty([listener.accept()[0] for _ in range(n)], came=n)
+
+
 @wrong("03", "echo_server", "had returned already, after 1 of 4")
 def stops_when_nobody_is_left(listener, n):
-    clients, came = [listener], 0
-    while len(clients) > 1 or came == 0:
-        for sock in select.select(clients, [], [])[0]:
-            if sock is listener:
-                clients.append(listener.accept()[0])
-                came += 1
-            else:
-                data = sock.recv(1024)
-                if data:
-                    sock.sendall(data)
-                else:
-                    clients.remove(sock)
-                    sock.close()
+    _echo_until_empty([listener], listener)
 
 
 @wrong("03", "echo_server", "not written yet")

@@ -68,41 +68,37 @@ def task_with_a_memoryview(sock):
             pending = pending[sock.send(pending):]
 
 
-@wrong("04", "upper_echo_task", "Lost bytes\\? send\\(\\) may take only part")
-def sends_once(sock):
+def _task(sock, send_once=False, close=True):
     while True:
         yield "recv", sock
         data = sock.recv(65536)
         if not data:
             break
-        yield "send", sock
-        sock.send(data.upper())
-    sock.close()
+        data = data.upper()
+        while data:
+            yield "send", sock
+            if send_once == "sendall":
+                sock.sendall(data)
+                break
+            sent = sock.send(data)
+            data = b"" if send_once else data[sent:]
+    if close:
+        sock.close()
+
+
+@wrong("04", "upper_echo_task", "Lost bytes\\? send\\(\\) may take only part")
+def sends_once(sock):
+    return _task(sock, send_once=True)  # ignores what send() returns
 
 
 @wrong("04", "upper_echo_task", "raised BlockingIOError")
 def sendall_on_a_full_buffer(sock):
-    while True:
-        yield "recv", sock
-        data = sock.recv(65536)
-        if not data:
-            break
-        yield "send", sock
-        sock.sendall(data.upper())
-    sock.close()
+    return _task(sock, send_once="sendall")
 
 
 @wrong("04", "upper_echo_task", "kept the connection open")
 def never_closes(sock):
-    while True:
-        yield "recv", sock
-        data = sock.recv(65536)
-        if not data:
-            return
-        data = data.upper()
-        while data:
-            yield "send", sock
-            data = data[sock.send(data):]
+    return _task(sock, close=False)
 
 
 @wrong("04", "upper_echo_task", "not a generator")

@@ -23,8 +23,7 @@ def with_select_for_the_stop(listener, handle, stop):
     return threads
 
 
-@wrong("09", "serve_forever", "never called join\\(\\)|still running")
-def does_not_join(listener, handle, stop):
+def _accept_loop(listener, handle, stop, join_each=False, join_at_end=True):
     listener.settimeout(0.2)
     threads = []
     while not stop.is_set():
@@ -34,23 +33,22 @@ def does_not_join(listener, handle, stop):
             continue
         threads.append(threading.Thread(target=handle, args=(sock,)))
         threads[-1].start()
+        if join_each:
+            threads[-1].join()
+    if join_at_end:
+        for thread in threads:
+            thread.join()
     return threads
+
+
+@wrong("09", "serve_forever", "never called join\\(\\)|still running")
+def does_not_join(listener, handle, stop):
+    return _accept_loop(listener, handle, stop, join_at_end=False)
 
 
 @wrong("09", "serve_forever", "one after another")
 def handles_in_the_loop(listener, handle, stop):
-    listener.settimeout(0.2)
-    threads = []
-    while not stop.is_set():
-        try:
-            sock, _ = listener.accept()
-        except socket.timeout:
-            continue
-        thread = threading.Thread(target=handle, args=(sock,))
-        thread.start()
-        thread.join()
-        threads.append(thread)
-    return threads
+    return _accept_loop(listener, handle, stop, join_each=True)
 
 
 @wrong("09", "serve_forever", "non-blocking accept\\(\\) polled in a loop")

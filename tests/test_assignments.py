@@ -313,11 +313,12 @@ def _escape():  # a child in a session of its own: killing the kernel's process 
 _child = multiprocessing.get_context("fork").Process(target=_escape)
 _child.start()
 open("child.pid", "w", encoding="utf-8").write(str(_child.pid))
+open("profile.txt", "w", encoding="utf-8").write(os.environ.get("LABSERVER_PROFILE", "none"))
 """
 
 
 @pytest.mark.skipif(not hasattr(os, "setsid"), reason="the escaping child needs os.setsid and fork (POSIX)")
-def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_path):
+def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_path, monkeypatch):
     """The instructor's notebooks as a submission: every check passes through the grader, the
     hidden ones too; lesson 09 finds ../project/server.py; the project's points come from the
     grader's report; a process an answer left behind is killed and reported."""
@@ -329,6 +330,7 @@ def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_p
     solved(notebook, graded(notebook, SELECT), LEAVE_A_CHILD)
     write_notebook(notebook, path)
     out = tmp_path / "graded"
+    monkeypatch.setenv("LABSERVER_PROFILE", "lecture")  # whatever the caller has: the notebooks run in ci
     start = time.perf_counter()
     assert main(["assignments", "hidden", "--student", str(repo), "--out", str(out), "--notebooks", "03,09"]) == 0
     assert time.perf_counter() - start < 2 * BOUND
@@ -341,6 +343,7 @@ def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_p
     assert project["earned"] == round(PROJECT_POINTS * project["score"] / project["total"], 1)
     assert project["score"] == sum(row["points"] for row in project["rows"] if row["passed"])
     assert any("killed" in note and "03-select" in note for note in results["notes"])
+    assert (out / "kit" / "notebooks" / "profile.txt").read_text(encoding="utf-8") == "ci"
     child = int((out / "kit" / "notebooks" / "child.pid").read_text(encoding="utf-8"))
     deadline = time.monotonic() + 5  # killed; then reaped by init, its parent (the kernel) being gone
     while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:

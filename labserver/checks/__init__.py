@@ -127,14 +127,6 @@ def not_written(error, function):
     return CheckFailed(f"{name}() is not written yet: replace `raise NotImplementedError` with your code")
 
 
-def call(function, *args, **kwargs):
-    """Call the student's function in this thread, turning "not written yet" into a clear failure."""
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as error:
-        raise not_written(error, function) from None
-
-
 def check(function):
     """Decorator for a check: a failure the check itself runs into (a socket
     the student's code closed under it, a value of an unexpected type) is
@@ -496,13 +488,6 @@ def dribbling_peer(data, interval=0.005, chunk=1, close_after=False):
         sender.join()
         ours.close()
         theirs.close()
-
-
-def timed(function, *args, **kwargs):
-    """(result, seconds) of a call."""
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 def plain(value, *kinds):

@@ -107,6 +107,16 @@ def test_answers_that_reach_for_the_machinery_are_found(line):
     assert scan(line)
 
 
+@pytest.mark.parametrize("line", [
+    "LINE = re.compile(rb'([A-Z]+) (\\S+) HTTP/(\\d)\\.(\\d)')",
+    "data = sock.makefile('rb').read(n)  # get_ipython() in a comment is fine",
+    "checked = check_line(line)",
+    "selector.unregister(sock)",
+])
+def test_ordinary_answers_are_not_refused(line):
+    assert scan(line) == []
+
+
 def test_the_committed_classroom_workflow_is_the_one_build_writes():
     items = [item for path in NOTEBOOKS for item in graded(read_notebook(path), path.name)]
     assert (KIT / "classroom" / "classroom.yml").read_text(encoding="utf-8") == classroom_workflow(items)
@@ -377,6 +387,8 @@ def test_mistakes_on_the_command_line_get_one_line_and_status_2(tmp_path, capsys
     (mine / "keep.txt").write_text("my files", encoding="utf-8")
     assert main(["assignments", "hidden", "--student", str(KIT), "--out", str(tmp_path / "out"),
                  "--notebooks", "99", "--no-project"]) == 2
+    assert main(["assignments", "hidden", "--student", str(tmp_path / "a" / "lab"), str(tmp_path / "b" / "lab"),
+                 "--out", str(tmp_path / "out")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(line.startswith("labserver assignments: error:") for line in errors)
+    assert len(errors) == 4 and all(line.startswith("labserver assignments: error:") for line in errors)
     assert (mine / "keep.txt").exists()

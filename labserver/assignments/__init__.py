@@ -80,6 +80,10 @@ def command(args):
                                        project=not args.no_project, profile=args.profile, notebooks=lessons)
             print(table(results))
             return 0
+        names = [Path(student).resolve().name for student in args.student]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            return _fail(f"two repositories are named {twice[0]!r}: their grading copies would overwrite each other")
         everyone = []
         for student in args.student:
             out = Path(args.out) / Path(student).resolve().name

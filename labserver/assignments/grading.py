@@ -72,7 +72,7 @@ REFUSED = [
     (r"\bget_ipython\b|\bIPython\b|\binput_transformers|\bast_transformers\b|\bset_custom_exc\b", "IPython itself"),
     (r"\bsys\s*\.\s*modules\b|\bimportlib\b|__import__|\bbuiltins\b|__builtins__", "the import machinery"),
     (r"\bsettrace\b|\bsetprofile\b|\bctypes\b|\bgc\s*\.|__code__|__globals__|__class__|__eq__", "Python's internals"),
-    (r"\beval\s*\(|\bexec\s*\(|\bcompile\s*\(|\bsetattr\s*\(", "code built at run time"),
+    (r"(?<![.\w])(eval|exec|compile|setattr)\s*\(", "code built at run time"),  # re.compile( is fine
     (r"\bos\s*\.\s*_exit\b|\bsys\s*\.\s*exit\b|\bsubprocess\b|\bos\s*\.\s*(system|popen|exec\w*|spawn\w*|kill)\b",
      "processes"),
     (r"^\s*[!%]", "a shell escape or magic"),

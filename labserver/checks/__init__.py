@@ -166,12 +166,15 @@ class StudentCall:
     def _run(self):
         start, cpu = time.perf_counter(), time.thread_time()
         try:
-            self.result = self.function(*self.args)
-        except BaseException as error:  # handed to the check, never printed by threading
-            self.error = error
-        finally:
-            self.returned_at = time.perf_counter()
-            self.cpu_s, self.wall_s = time.thread_time() - cpu, self.returned_at - start
+            try:
+                self.result = self.function(*self.args)
+            except BaseException as error:  # handed to the check, never printed by threading
+                self.error = error
+            finally:
+                self.returned_at = time.perf_counter()
+                self.cpu_s, self.wall_s = time.thread_time() - cpu, self.returned_at - start
+        except Abandoned:
+            pass  # stop() asked just as the call was ending on its own
 
     def start(self):
         self.started_at = time.perf_counter()
@@ -208,7 +211,8 @@ class StudentCall:
         for _ in range(3):
             if not self.thread.is_alive():
                 return True
-            raise_in(self.thread, Abandoned)
+            if self.returned_at is None:  # still in the student's code: never once it is on its way out
+                raise_in(self.thread, Abandoned)
             self.thread.join(0.3)
         return not self.thread.is_alive()
 

@@ -165,8 +165,13 @@ class EchoConversation:
             what = f"got back {_short(got)}" if got else "got nothing back"
             self.trouble(f"{said} and {what} within {REPLY_TIMEOUT:g} s")
 
-    def leave(self, number):
+    def leave(self, number, noticed=False):
+        """Client `number` closes; with noticed, wait (0.5 s at most) until the server has closed its side."""
         self.clients.pop(number).close()
+        give_up = time.monotonic() + 0.5
+        while noticed and time.monotonic() < give_up and self.attempt.thread.is_alive() and \
+                any(sock.fileno() != -1 for sock in self.listener.accepted):
+            time.sleep(0.01)
 
 
 def _short(data):
@@ -181,7 +186,7 @@ def echo_server(echo_server):
     with EchoConversation(echo_server, 4) as talk:
         talk.connect(1)
         talk.talk(1, b"I am first, alone")  # before the others connect
-        talk.leave(1)  # and leaves before they do
+        talk.leave(1, noticed=True)  # and leaves before they do
         for number in (2, 3, 4):
             talk.connect(number)
         time.sleep(0.05)

@@ -420,7 +420,7 @@ def integrity_notes(submission, reference):
             if relative not in expected and "__pycache__" not in path.parts:
                 notes.append(f"added: {relative}")
     for extra in ["conftest.py", "sitecustomize.py", "usercustomize.py", "pytest.ini", "setup.cfg", "tox.ini"]:
-        if (submission / extra).exists():
+        if (submission / extra).exists() and extra not in expected:
             notes.append(f"added: {extra}")
     workflow = submission / WORKFLOW
     if not workflow.is_file():

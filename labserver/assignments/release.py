@@ -35,7 +35,8 @@ CHECK_MARK = "# Check (do not edit)"
 STUB = 'raise NotImplementedError("Exercise: replace this line with your code")'
 
 # What a student repository needs besides the notebooks (relative to the kit).
-RELEASE_FILES = ["labserver", "project", "pyproject.toml", "environment.yml", "postBuild", "Makefile", "README.md"]
+RELEASE_FILES = ["labserver", "project", "pyproject.toml", "environment.yml", "postBuild", "Makefile", "README.md",
+                 "conftest.py"]  # each one that the kit has
 HIDDEN_FILES = ["labserver/checks/hidden.py"]  # the hidden checks: never in a release
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 PLACEHOLDER_REPO, PLACEHOLDER_REF = "YOUR-ORG/YOUR-TEMPLATE", "grading-v1"

@@ -285,7 +285,8 @@ def test_the_notebook_cheats_earn_nothing(release, tmp_path):
     assert [i["id"] for i in results["items"]] == ["03.ready_to_read", "03.echo_server"]
     for item in results["items"]:
         assert item["earned"] == 0 and "not written yet" in item["message"]
-    assert {"changed: labserver/checks/lesson03.py", "added: conftest.py"} <= set(results["notes"])
+    assert "changed: labserver/checks/lesson03.py" in results["notes"]
+    assert {"added: conftest.py", "changed: conftest.py"} & set(results["notes"])  # changed, once the kit has one
     assert any(note.startswith("changed: .github/workflows/classroom.yml") for note in results["notes"])
     saved = json.loads((tmp_path / "graded" / "results.json").read_text(encoding="utf-8"))
     assert saved["earned"] == 0 and saved["profile"] == "ci"

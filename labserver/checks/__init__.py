@@ -193,6 +193,13 @@ class StudentCall:
             raise self.error
         return self.result
 
+    def raise_error(self, name, before=""):
+        """Once the call has ended: raise "not written yet", or what it raised, in words (`before` first)."""
+        if isinstance(self.error, NotImplementedError):
+            raise not_written(self.error, self.function)
+        if self.error is not None:
+            raise CheckFailed(before + describe(self.error, name))
+
     def wait(self, seconds):
         self.thread.join(seconds)
         return not self.thread.is_alive()

@@ -12,8 +12,7 @@ import socket
 import threading
 import time
 
-from . import (CheckFailed, StudentCall, check, describe, dribbling_peer, expect, not_written, passed, plain,
-               run_student)
+from . import CheckFailed, StudentCall, check, dribbling_peer, expect, passed, plain, run_student
 from . import lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08
 
 
@@ -190,10 +189,7 @@ def serve_forever(serve_forever):
         for sock in clients:
             sock.close()
         listener.close()
-    if attempt.error is not None:
-        if isinstance(attempt.error, NotImplementedError):
-            raise not_written(attempt.error, serve_forever)
-        raise CheckFailed(describe(attempt.error, "serve_forever"))
+    attempt.raise_error("serve_forever")
     expect(not returned_early, "stop was set while 5 handlers were still busy, and serve_forever returned without "
                                "waiting for them: join() every thread before you return")
     expect(len(done) == 5, f"5 clients connected; {len(done)} were handled")

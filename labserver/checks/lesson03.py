@@ -12,8 +12,7 @@ import socket
 import threading
 import time
 
-from . import (SPINNING, CheckFailed, StudentCall, WatchedSocket, check, describe, expect, hang_message,
-               not_written, passed, run_student)
+from . import SPINNING, CheckFailed, StudentCall, WatchedSocket, check, expect, hang_message, passed, run_student
 
 REPLY_TIMEOUT = 2.0  # seconds a check client waits for its echo
 DEADLINE = 4.0  # seconds for one ready_to_read() call
@@ -124,10 +123,7 @@ class EchoConversation:
         """Fail, saying what happened to echo_server meanwhile."""
         self.attempt.wait(0.05)
         if not self.attempt.thread.is_alive():
-            if isinstance(self.attempt.error, NotImplementedError):
-                raise not_written(self.attempt.error, self.attempt.function)
-            if self.attempt.error is not None:
-                raise CheckFailed(f"{headline}: {describe(self.attempt.error, 'echo_server')}")
+            self.attempt.raise_error("echo_server", f"{headline}: ")
             came = len(self.listener.accepted)
             raise CheckFailed(f"{headline}: echo_server had returned already, after {came} of {self.n} clients "
                               f"had come. Return only once all n have come and gone")

@@ -11,7 +11,7 @@ import threading
 import time
 
 from ..experiments import count_in_threads
-from . import CheckFailed, StudentCall, ThreadWatch, check, describe, expect, hang_message, not_written, passed
+from . import CheckFailed, StudentCall, ThreadWatch, check, describe, expect, hang_message, passed
 
 GIVE_UP = 20.0  # seconds: an answer that hangs (a lock never released) fails instead of hanging the notebook
 
@@ -95,10 +95,7 @@ def _measure(run_all, count, workers, task_s=0.06):
                                                 f"{GIVE_UP:g} s: do your worker threads stop when the queue is empty "
                                                 f"(get_nowait() and queue.Empty), and does run_all wait for them "
                                                 f"with join()?"))
-    if attempt.error is not None:
-        if isinstance(attempt.error, NotImplementedError):
-            raise not_written(attempt.error, run_all)
-        raise CheckFailed(describe(attempt.error, f"run_all({count} tasks, {workers} workers)"))
+    attempt.raise_error(f"run_all({count} tasks, {workers} workers)")
     results, alive, unjoined = attempt.result
     return results, state, watch.started, alive, unjoined
 

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import experiments
-from . import CheckFailed, StudentCall, check, describe, expect, hang_message, not_written, passed, plain
+from . import CheckFailed, StudentCall, check, expect, hang_message, passed, plain
 
 DEADLINE = 20.0  # seconds for time_burns: its work takes 0.1 s
 
@@ -55,10 +55,7 @@ def time_burns(time_burns, count=4, ms=30, workers=2):
         if not attempt.wait(DEADLINE):
             raise CheckFailed(hang_message(attempt, f"time_burns(executor, {count}, {ms}) did not return within "
                                                     f"{DEADLINE:g} s, for work that takes {count * ms / workers / 1000:.2f} s"))
-        if attempt.error is not None:
-            if isinstance(attempt.error, NotImplementedError):
-                raise not_written(attempt.error, time_burns)
-            raise CheckFailed(describe(attempt.error, "time_burns"))
+        attempt.raise_error("time_burns")
         seconds, took, all_done = attempt.result
         submitted = list(pool.submitted)
     expect(plain(seconds, int, float),

@@ -12,8 +12,8 @@ import socket
 import threading
 import time
 
-from . import (SPINNING, CheckFailed, StudentCall, ThreadWatch, WatchedSocket, check, describe, expect,
-               hang_message, not_written, passed)
+from . import (SPINNING, CheckFailed, StudentCall, ThreadWatch, WatchedSocket, check, expect, hang_message,
+               passed)
 
 CLIENTS, HOLD = 20, 0.3
 IDLE = 0.5  # seconds with nobody connecting, before the clients come
@@ -45,7 +45,7 @@ def serve_forever(serve_forever):
         time.sleep(IDLE)
         idle_share, polls = attempt.cpu_share(), listener.nothing_yet + listener.looked_at
         if not attempt.thread.is_alive():
-            _ended_early(attempt, serve_forever)
+            _ended_early(attempt)
         begin = time.perf_counter()
         for _ in range(CLIENTS):
             clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5))
@@ -62,10 +62,7 @@ def serve_forever(serve_forever):
         for sock in clients:
             sock.close()
         listener.close()
-    if attempt.error is not None:
-        if isinstance(attempt.error, NotImplementedError):
-            raise not_written(attempt.error, serve_forever)
-        raise CheckFailed(describe(attempt.error, "serve_forever"))
+    attempt.raise_error("serve_forever")
     threads, alive, unjoined = attempt.result
     expect(len(finished) == CLIENTS, f"{CLIENTS} clients connected; {len(finished)} were handled")
     took = max(finished) - min(started)
@@ -87,10 +84,7 @@ def serve_forever(serve_forever):
            f"stops when told to, and joins every thread")
 
 
-def _ended_early(attempt, serve_forever):
-    if isinstance(attempt.error, NotImplementedError):
-        raise not_written(attempt.error, serve_forever)
-    if attempt.error is not None:
-        raise CheckFailed(describe(attempt.error, "serve_forever"))
+def _ended_early(attempt):
+    attempt.raise_error("serve_forever")
     raise CheckFailed(f"serve_forever() returned after {IDLE} s although `stop` was not set: accept connections "
                       f"until stop.is_set()")

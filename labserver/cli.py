@@ -5,7 +5,7 @@
     labserver bench [--models a,b|all] [--clients 1,8,64] [--url URL] [--out DIR]
     labserver calibrate [--url URL]           our load generator next to wrk
     labserver grade --url URL | --cmd "python server.py --port {port} --root {root}" [--json FILE]
-    labserver assignments build --out DIR     instructors: the student release
+    labserver assignments build|hidden|grade|score ...   instructors: release and grading (see assignments/)
 
 Mistakes get one line on stderr and exit status 2, as Unix tools do.
 """
@@ -78,14 +78,10 @@ def add_load_commands(commands):
     calibrate.add_argument("--pin", action="store_true",
                            help="the launched server on core 0, wrk and our clients on the others (Linux)")
 
-    assignments = commands.add_parser("assignments", help="instructors: build the student release of the lessons")
-    assignments.add_argument("action", choices=["build", "hidden"],
-                             help="build: the student release (solutions stubbed, hidden tests removed); "
-                                  "hidden: a student's notebooks with the instructor's full checks, written to --out")
-    assignments.add_argument("--out", required=True, metavar="DIR", help="folder to write to")
-    assignments.add_argument("--student", metavar="DIR", help="hidden: the student's repository")
-    assignments.add_argument("--kit", default=".", metavar="DIR", help="the instructor's kit (default: this folder)")
-    assignments.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
+    assignments = commands.add_parser("assignments", help="instructors: build the student release, grade submissions")
+    from .assignments import add_arguments
+
+    add_arguments(assignments)
 
 
 def add_grade_command(commands):
@@ -165,31 +161,14 @@ def main(argv=None):
 
         return command(args)
     if args.command == "assignments":
-        return build_assignments(args)
+        from . import assignments
+
+        return assignments.command(args)
     if args.command == "models":
         for name, cls in MODELS.items():
             print(f"{name:12} {cls.description}")
         return 0
     return serve(args)
-
-
-def build_assignments(args):
-    from .assignments import AssignmentError, build, merge_hidden
-
-    if args.action == "hidden" and not args.student:
-        return fail("assignments hidden needs --student DIR (the student's repository)")
-    try:
-        if args.action == "hidden":
-            written = merge_hidden(args.student, args.out, args.kit)
-            print(f"Wrote {len(written)} notebooks with every check, hidden ones included, to {args.out}.")
-            print(f"Grade them: python -m pytest --nbval-lax --nbval-current-env {args.out}")
-            return 0
-        written = build(args.out, args.kit, force=args.force)
-    except (AssignmentError, OSError) as error:
-        return fail(str(error))
-    print(f"Wrote the student release to {args.out}: {len(written)} notebooks, solutions stubbed, "
-          f"hidden tests removed, .github/workflows/classroom.yml for autograding.")
-    return 0
 
 
 def serve(args):

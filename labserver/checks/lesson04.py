@@ -9,16 +9,24 @@ one-client-at-a-time server cannot follow:
 
     the clients send in reverse order, before anyone reads;
     one client sends a longer message (5200 bytes);
-    (generator and asyncio) one client sends 256 KiB before it reads anything,
-      so the server finds its socket's buffer full and must wait to send;
+    (generator) one client sends 256 KiB before it reads anything, so the
+      server finds its socket's buffer full and must wait to send;
+    (asyncio) one client sends 1 MiB before it reads anything: a handler
+      that does not `await writer.drain()` piles it up in memory, and the
+      check measures the writer's buffer;
     one client shuts down its side, and must see the server close too,
       while the others are still served.
+
+Every call of the student's code runs under a deadline, and the server's
+sockets are WatchedSockets, so that a callback that waits, or a task that
+calls recv() again after b"", fails with a message saying so.
 
 The loops are written out below, short enough to read: `check.SelectorLoop??`
 and `check.Scheduler??` in the notebook.
 """
 
 import asyncio
+import contextlib
 import inspect
 import select
 import selectors
@@ -26,10 +34,14 @@ import socket
 import threading
 import time
 
-from . import CheckFailed, call, expect, passed
+from . import (Abandoned, CheckFailed, WatchedSocket, check, describe, expect, not_written, passed, raise_in,
+               run_student, stuck_line)
 
 CLIENTS = 4
-BIG = 256 * 1024
+BIG = 256 * 1024  # the generator task's big message
+HUGE = 1024 * 1024  # the asyncio handler's: enough to tell a drained writer from one that piles up
+HIGH_WATER = 16 * 1024  # the asyncio writer's buffer size at which drain() starts to wait
+PILED_UP = HUGE // 2  # bytes in a writer's buffer that only a handler without drain() reaches
 WAIT = 3.0  # seconds a client waits for an answer before the check gives up
 
 
@@ -51,13 +63,15 @@ class SelectorLoop:
         client = _client(self.listener)
         sock, _ = self.listener.accept()
         sock.setblocking(False)  # as in every event loop: a recv() with nothing to read raises, never waits
+        sock = WatchedSocket(sock)
         self.accepted.append(sock)
         self.selector.register(sock, selectors.EVENT_READ, self.callback)
         return client
 
     def pump(self, seconds):
+        self.after_goodbye()  # a closed socket left registered would break select()
         for key, _ in self.selector.select(seconds):  # waits until a socket is ready
-            _run_student(key.data, self.selector, key.fileobj)  # the callback registered with it
+            _run_student(self, key.data, self.selector, key.fileobj)  # the callback registered with it
 
     def after_goodbye(self):
         stale = [key.fileobj for key in self.selector.get_map().values() if key.fileobj.fileno() == -1]
@@ -88,10 +102,11 @@ class Scheduler:
         client = _client(self.listener)
         sock, _ = self.listener.accept()
         sock.setblocking(False)
+        sock = WatchedSocket(sock)
         self.accepted.append(sock)
         try:
             name = getattr(self.task_function, "__name__", "your function")
-            task = _run_student(self.task_function, sock)
+            task = _run_student(self, self.task_function, sock)
             expect(inspect.isgenerator(task),
                    f"{name}(sock) returned {type(task).__name__}, not a generator: a task contains `yield`")
             self.tasks.append(task)
@@ -104,7 +119,7 @@ class Scheduler:
     def step(self, task):
         """Resume `task` until its next yield; file it under what it waits for."""
         try:
-            waits_for = _run_student(task.send, None)
+            waits_for = _run_student(self, task.send, None)
         except StopIteration:
             return  # the task returned: its conversation is over
         expect(isinstance(waits_for, tuple) and len(waits_for) == 2 and waits_for[0] in ("recv", "send"),
@@ -115,6 +130,10 @@ class Scheduler:
         (self.recv_wait if why == "recv" else self.send_wait)[sock] = task
 
     def pump(self, seconds):
+        for table in (self.recv_wait, self.send_wait):
+            closed = [sock for sock in table if sock.fileno() == -1]
+            expect(not closed, "a task closed its socket and then went on yielding it: after sock.close(), "
+                               "return from the task")
         can_recv, can_send, _ = select.select(self.recv_wait, self.send_wait, [], seconds)  # waits
         for sock in can_recv:
             self.step(self.recv_wait.pop(sock))
@@ -126,7 +145,8 @@ class Scheduler:
 
     def close(self):
         for task in self.tasks:
-            task.close()
+            with contextlib.suppress(Exception):
+                task.close()
         for sock in self.accepted:
             sock.close()
         self.listener.close()
@@ -134,13 +154,17 @@ class Scheduler:
 
 class AsyncioLoop:
     """Exercise 3: asyncio.start_server with `handler(reader, writer)`, on an
-    event loop in a helper thread (the notebook's own thread already runs one)."""
+    event loop in a helper thread (the notebook's own thread already runs one).
+    Each writer's buffer is watched: its largest size is `self.piled_up`."""
 
     def __init__(self, handler):
         self.handler = handler
         self.errors = []  # what went wrong inside the loop, reported by the main thread
         self.tasks = set()
         self.writers = []
+        self.piled_up = 0  # the most bytes any writer had waiting to be sent
+        self.closing = False
+        self.accepted = []
         self.listener = _listener()
         self.loop = asyncio.new_event_loop()
         # The loop's own error reports would be printed by a background thread: keep them.
@@ -153,15 +177,30 @@ class AsyncioLoop:
     async def serve(self, reader, writer):
         self.tasks.add(asyncio.current_task())
         self.writers.append(writer)
+        if self.closing:
+            return
+        writer.transport.set_write_buffer_limits(high=HIGH_WATER)
+        self._watch(writer)
         name = getattr(self.handler, "__name__", "your function")
         try:
             await self.handler(reader, writer)
-        except NotImplementedError:
-            self.errors.append(f"{name}() is not written yet: replace `raise NotImplementedError` with your code")
+        except NotImplementedError as error:
+            self.errors.append(str(not_written(error, self.handler)))
         except asyncio.CancelledError:
             pass  # the check is over
         except Exception as error:
-            self.errors.append(f"{name} raised {type(error).__name__}: {error}")
+            self.errors.append(describe(error, name))
+
+    def _watch(self, writer):
+        """Note the writer's buffer after every write(): without drain() it only grows."""
+        for method in ("write", "writelines"):
+            original = getattr(writer, method)
+
+            def watched(data, original=original):
+                original(data)
+                self.piled_up = max(self.piled_up, writer.transport.get_write_buffer_size())
+
+            setattr(writer, method, watched)
 
     def connect(self):
         return _client(self.listener)
@@ -171,10 +210,23 @@ class AsyncioLoop:
         if self.errors:
             raise CheckFailed(self.errors[0])
 
+    def blocked(self):
+        """Where the handler blocks the event loop, or None if the loop is free."""
+        ran = threading.Event()
+        self.loop.call_soon_threadsafe(ran.set)
+        if ran.wait(0.5):
+            return None
+        return stuck_line(self.thread) or "a call that does not return"
+
     def after_goodbye(self):
         pass
 
     def close(self):
+        self.closing = True  # connections not yet served never reach the handler
+        give_up = time.monotonic() + 2 * WAIT
+        while self.blocked() and time.monotonic() < give_up:
+            raise_in(self.thread, Abandoned)  # a handler blocking the loop is ended as run_student ends a hung call
+
         async def shutdown():
             self.server.close()
             for task in self.tasks:
@@ -186,7 +238,7 @@ class AsyncioLoop:
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
         except Exception:
-            pass  # a handler that ignores cancellation: the loop is stopped anyway
+            pass  # a handler that ignores cancellation, or blocks the loop: the loop is stopped anyway
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         if not self.thread.is_alive():
@@ -216,10 +268,11 @@ def _client(listener):
     return sock
 
 
-def _run_student(function, *args):
-    """Call the student's callback, or resume their task, with errors in words."""
+def _run_student(loop, function, *args):
+    """Call the student's callback, or resume their task, under a deadline, with errors in words."""
     try:
-        return call(function, *args)
+        return run_student(function, *args, deadline=WAIT, sockets=loop.accepted,
+                           name=f"{getattr(loop, 'student_name', None) or _name(function)}")
     except (CheckFailed, StopIteration):
         raise
     except BlockingIOError as error:
@@ -227,7 +280,23 @@ def _run_student(function, *args):
                           "call recv() once each time the socket is ready (once per callback, once per "
                           "yield), and send only when it is ready to send") from None
     except Exception as error:
-        raise CheckFailed(f"your code raised {type(error).__name__}: {error}") from None
+        raise CheckFailed(describe(error, "your code")) from None
+
+
+def _name(function):
+    owner = getattr(function, "__self__", None)  # a generator's send(): name the generator
+    return f"{getattr(owner, '__name__', None) or getattr(function, '__name__', 'your function')}()"
+
+
+def _explain(loop, message):
+    """The message, with what the server was doing if that says why."""
+    if isinstance(loop, AsyncioLoop):
+        where = loop.blocked()
+        if where:
+            return (f"{message}. Your handler is blocking the event loop, at {where}: while one coroutine "
+                    f"runs without reaching an `await`, no other client is served")
+    reason = next((r for r in (sock.diagnosis() for sock in loop.accepted) if r), None)
+    return f"{message}: {reason}" if reason and reason.startswith("recv() returned b''") else message
 
 
 def _exchange(loop, clients, i, message, read_late=False):
@@ -261,8 +330,8 @@ def _exchange(loop, clients, i, message, read_late=False):
                 if got != expected[:len(got)]:
                     break
         if time.monotonic() > deadline:
-            raise CheckFailed(f"client {i} sent {_short(message)} and waited {WAIT:g} s; got back "
-                              f"{len(got)} of {len(expected)} bytes")
+            raise CheckFailed(_explain(loop, f"client {i} sent {_short(message)} and waited {WAIT:g} s; got back "
+                                             f"{len(got)} of {len(expected)} bytes"))
     if got != expected:
         at = next((k for k in range(len(expected)) if got[k:k + 1] != expected[k:k + 1]), len(expected))
         raise CheckFailed(f"client {i} sent {_short(message)}; byte {at} of the answer is wrong: got "
@@ -276,8 +345,8 @@ def _receive(loop, clients, i, message, context=""):
     deadline = time.monotonic() + WAIT
     while len(got) < len(expected) and got == expected[:len(got)]:
         if time.monotonic() > deadline:
-            raise CheckFailed(f"{context}client {i} sent {message!r} and waited {WAIT:g} s for the answer; "
-                              f"got {got!r}")
+            raise CheckFailed(_explain(loop, f"{context}client {i} sent {message!r} and waited {WAIT:g} s for "
+                                             f"the answer; got {got!r}"))
         loop.pump(0.002)
         try:
             chunk = clients[i].recv(65536)
@@ -308,11 +377,12 @@ def _goodbye(loop, clients, i):
         if data:
             raise CheckFailed(f"client {i} said goodbye and got {_short(data)}: send nothing back on b''")
         if time.monotonic() > deadline:
-            raise CheckFailed(f"client {i} shut down its side (recv() returns b'' on the server), but the "
-                              f"server kept the connection open: close the socket when recv() returns b''")
+            raise CheckFailed(_explain(loop, f"client {i} shut down its side (recv() returns b'' on the server), "
+                                             f"but the server kept the connection open: close the socket when "
+                                             f"recv() returns b''"))
 
 
-def _conversation(loop, big):
+def _conversation(loop, big=0):
     clients = []
     try:
         for _ in range(CLIENTS):
@@ -324,7 +394,13 @@ def _conversation(loop, big):
             _receive(loop, clients, i, messages[i], "four clients sent at once; ")
         _exchange(loop, clients, 1, bytes(range(97, 123)) * 200)  # 5200 bytes
         if big:
-            _exchange(loop, clients, 2, b"abcdefgh" * (BIG // 8), read_late=True)
+            _exchange(loop, clients, 2, b"abcdefgh" * (big // 8), read_late=True)
+            if isinstance(loop, AsyncioLoop):
+                expect(loop.piled_up < PILED_UP,
+                       f"client 2 sent {big // 1024} KiB and read nothing until it could send no more; meanwhile "
+                       f"your handler let {loop.piled_up // 1024} KiB pile up in the writer's buffer. write() only "
+                       f"buffers: `await writer.drain()` after each write() waits while the buffer is full, so "
+                       f"that a slow reader slows the handler down instead of filling its memory")
         _goodbye(loop, clients, 0)
         loop.after_goodbye()
         _exchange(loop, clients, 3, b"still there?\n")
@@ -341,24 +417,27 @@ def _short(data):
 # The checks.
 
 
+@check
 def upper_echo(callback):
     """Exercise 1: callback(selector, sock) for a selectors loop."""
-    _conversation(SelectorLoop(callback), big=False)
-    passed(f"{callback.__name__} served {CLIENTS} clients at once from one selector loop, "
+    _conversation(SelectorLoop(callback))
+    passed(f"{_name(callback)} served {CLIENTS} clients at once from one selector loop, "
            "and closed the connection of the client who left")
 
 
+@check
 def upper_echo_task(task_function):
     """Exercise 2: task_function(sock), a generator run by Scheduler."""
-    _conversation(Scheduler(task_function), big=True)
-    passed(f"{task_function.__name__} served {CLIENTS} clients as generator tasks, "
+    _conversation(Scheduler(task_function), big=BIG)
+    passed(f"{_name(task_function)} served {CLIENTS} clients as generator tasks, "
            f"including a {BIG // 1024} KiB message sent through a full buffer")
 
 
+@check
 def upper_echo_async(handler):
     """Exercise 3: async handler(reader, writer) for asyncio.start_server."""
     name = getattr(handler, "__name__", "your function")
     expect(inspect.iscoroutinefunction(handler), f"{name} should be a coroutine function: `async def {name}(reader, writer):`")
-    _conversation(AsyncioLoop(handler), big=True)
-    passed(f"{name} served {CLIENTS} clients on asyncio's event loop, "
-           f"including a {BIG // 1024} KiB message sent through a full buffer")
+    _conversation(AsyncioLoop(handler), big=HUGE)
+    passed(f"{name} served {CLIENTS} clients on asyncio's event loop, including a {HUGE // 1024} KiB message "
+           f"to a slow reader, without piling it up in memory")

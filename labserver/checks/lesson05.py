@@ -5,13 +5,19 @@ lines (each with the RFC's reason) and on a few hundred mutated ones: its
 verdict must be the same as the core's on every one. HeadReader is fed whole
 heads, single bytes and pipelined requests. split_responses gets what a real
 server sent back for pipelined requests, and a few responses crafted to fool
-a parser that searches the text instead of following the framing.
+a parser that searches the text instead of following the framing, or
+forgets that a response may have no Content-Length at all.
+
+Every call of the student's code runs under a deadline (a parsing loop that
+never advances fails instead of hanging the notebook).
 """
 
 import random
 
-from . import CheckFailed, call, expect, passed
+from . import CheckFailed, check, describe, expect, passed, plain, run_student
 from ..experiments import send_raw
+
+DEADLINE = 2.0  # seconds for one call: each is a few microseconds of work
 from ..protocol.request import REQUEST_LINE
 
 # Request lines the RFC accepts, with what they contain.
@@ -23,6 +29,8 @@ GOOD_LINES = [
     (b"M-SEARCH * HTTP/1.1", ("M-SEARCH", "*", (1, 1))),
     (b"BREW /pot HTTP/1.1", ("BREW", "/pot", (1, 1))),  # well-formed; the server answers 501 later
     (b"GET / HTTP/2.0", ("GET", "/", (2, 0))),  # well-formed; the server answers 505 later
+    (b"GET /caf\xc3\xa9 HTTP/1.1", ("GET", "/caf\xc3\xa9", (1, 1))),  # bytes >= 0x80 are visible: latin-1
+    (b"GET /\x80\xff HTTP/1.1", ("GET", "/\x80\xff", (1, 1))),
 ]
 
 # Request lines the RFC rejects, and why.
@@ -57,7 +65,7 @@ def core_verdict(line):
 def mutations(count=400, seed=5):
     """Good lines with a byte or two inserted, deleted or replaced, or lowercased."""
     rng = random.Random(seed)
-    alphabet = b" \t/(:.aH1x\x01\x7f*"
+    alphabet = b" \t/(:.aH1x\x01\x7f*\x80\xc3\xff"
     lines = set()
     while len(lines) < count:
         line = bytearray(rng.choice(GOOD_LINES)[0])
@@ -79,21 +87,25 @@ def mutations(count=400, seed=5):
 def _judge(parse, line):
     """("ok", result) or ("rejected", None), or CheckFailed for any other exception."""
     try:
-        return "ok", call(parse, line)
+        return "ok", run_student(parse, line, deadline=DEADLINE, name=f"parse_request_line({line!r})")
     except ValueError:
         return "rejected", None
     except CheckFailed:
         raise
+    except UnicodeDecodeError as error:
+        raise CheckFailed(f"parse_request_line({line!r}) raised UnicodeDecodeError ({error}): a target may "
+                          f"hold any byte from 0x21 up, except 0x7f; decode it with latin-1, which never fails") from None
     except Exception as error:
-        raise CheckFailed(f"parse_request_line({line!r}) raised {type(error).__name__}: {error}; "
-                          "raise ValueError for a malformed line") from None
+        raise CheckFailed(describe(error, f"parse_request_line({line!r})") + "; raise ValueError for a malformed line") from None
 
 
+@check
 def parse_request_line(parse):
     for line, expected in GOOD_LINES:
         verdict, got = _judge(parse, line)
         expect(verdict == "ok", f"parse_request_line({line!r}) raised ValueError, but the line is valid")
-        expect(got == expected, f"parse_request_line({line!r}) returned {got!r}; expected {expected!r}")
+        expect(got == expected, f"parse_request_line({line!r}) returned {got!r}; expected {expected!r}"
+                                + ("; decode the target with latin-1, one character per byte" if max(line, default=0) > 0x7f else ""))
     for line, reason in BAD_LINES:
         verdict, got = _judge(parse, line)
         expect(verdict == "rejected", f"parse_request_line({line!r}) returned {got!r}; it should raise "
@@ -123,11 +135,15 @@ HEADS = [
 
 
 def _stub_named(name, function, *args):
-    """call(), with the class's name in the "not written yet" message."""
+    """run_student(), with the class's name in the "not written yet" message."""
     try:
-        return function(*args)
+        return run_student(function, *args, deadline=DEADLINE, name=f"{name}()")
     except NotImplementedError:
         raise CheckFailed(f"{name}() is not written yet: replace `raise NotImplementedError` with your code") from None
+    except CheckFailed as failure:
+        if "not written yet" in str(failure):
+            raise CheckFailed(f"{name}() is not written yet: replace `raise NotImplementedError` with your code") from None
+        raise
 
 
 def _feed(reader, data):
@@ -137,6 +153,7 @@ def _feed(reader, data):
     return None if got is None else bytes(got)
 
 
+@check
 def head_reader(HeadReader):
     a, b, c = HEADS
     def new():
@@ -217,6 +234,14 @@ CRAFTED = [
      b"HTTP/1.1 404 Not Found\r\nX-Note: Content-Length: 99\r\nContent-Length: 4\r\n\r\nnope",
      [(404, b"nope")],
      "look at each header's name, not at the text of the head"),
+    ("a response without Content-Length (a 304 has no body), then another",
+     b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+     [(304, b""), (200, b"hi")],
+     "no Content-Length header means a body of 0 bytes here: the next response starts right after the head"),
+    ("CONTENT-LENGTH in capitals, with spaces around its value",
+     b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:   3  \r\n\r\nabcHTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+     [(200, b"abc"), (500, b"")],
+     "header names are case-insensitive, and the spaces around a value are not part of it"),
     ("no responses at all", b"", [], "no bytes, no responses"),
 ]
 
@@ -230,18 +255,19 @@ def _summary(responses):
 
 def _split(split, data, what):
     try:
-        got = call(split, data)
+        got = run_student(split, data, deadline=DEADLINE, name="split_responses()", doing=what)
     except CheckFailed:
         raise
     except Exception as error:
-        raise CheckFailed(f"{what}: split_responses raised {type(error).__name__}: {error}") from None
+        raise CheckFailed(f"{what}: {describe(error, 'split_responses')}") from None
     expect(isinstance(got, list), f"{what}: split_responses should return a list, got {type(got).__name__}")
     for item in got:
-        expect(isinstance(item, tuple) and len(item) == 2, f"{what}: each response should be a tuple "
-                                                           f"(status, body), got {item!r:.60}")
+        expect(isinstance(item, tuple) and len(item) == 2 and plain(item[0], int) and plain(item[1], bytes, bytearray),
+               f"{what}: each response should be a tuple (status as an int, body as bytes), got {item!r:.60}")
     return [(status, bytes(body)) for status, body in got]
 
 
+@check
 def split_responses(split):
     from ..servers import ThreadPoolServer
 
@@ -261,14 +287,14 @@ def split_responses(split):
         expect(got == wanted, f"{what}: expected {_summary(wanted)}, got {_summary(got)}: {hint}")
     for what, cut in [("the last byte missing", data[:-1]), ("a head cut short", data[:30])]:
         try:
-            got = call(split, cut)
+            got = run_student(split, cut, deadline=DEADLINE, name="split_responses()", doing=what)
         except ValueError:
             continue
         except CheckFailed:
             raise
         except Exception as error:
-            raise CheckFailed(f"{what}: split_responses raised {type(error).__name__}: {error}; "
-                              "raise ValueError for an incomplete response") from None
+            raise CheckFailed(f"{what}: {describe(error, 'split_responses')}; raise ValueError for an "
+                              f"incomplete response") from None
         raise CheckFailed(f"{what}: split_responses returned {_summary(got)}; it should raise ValueError: "
                           "the framing says more bytes were coming")
-    passed("split_responses follows Content-Length through pipelined, tricky and incomplete responses")
+    passed("split_responses follows Content-Length through pipelined, tricky, length-less and incomplete responses")

@@ -1,4 +1,11 @@
-"""Checks for lesson 07 (processes and the GIL): timing a pool, speedups from measurements."""
+"""Checks for lesson 07 (processes and the GIL): timing a pool, speedups from measurements.
+
+time_burns runs on a thread pool that records what is handed to it and
+when each piece of work ends, so the check sees whether everything was
+submitted before the first wait, and whether all of it was done when the
+clock stopped. speedups is tried on made-up numbers first, then on the
+student's own measurements.
+"""
 
 import math
 import os
@@ -7,7 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import experiments
-from . import CheckFailed, call, expect, passed
+from . import CheckFailed, StudentCall, check, expect, hang_message, passed, plain
+
+DEADLINE = 20.0  # seconds for time_burns: its work takes 0.1 s
 
 
 class WatchedExecutor(ThreadPoolExecutor):
@@ -31,16 +40,25 @@ class WatchedExecutor(ThreadPoolExecutor):
         return future
 
 
+@check
 def time_burns(time_burns, count=4, ms=30, workers=2):
     """time_burns(executor, count, ms): runs `count` burn(ms) on the executor,
     all submitted before waiting, and returns the wall seconds until all are done."""
     with WatchedExecutor(workers) as pool:
-        started = time.perf_counter()
-        seconds = call(time_burns, pool, count, ms)
-        returned = time.perf_counter()
-        all_done = all(future.done() for future in pool.futures)
+        def timed():
+            started = time.perf_counter()
+            seconds = time_burns(pool, count, ms)
+            returned = time.perf_counter()  # and at that moment, was all the work done?
+            return seconds, returned - started, all(future.done() for future in pool.futures)
+
+        attempt = StudentCall(timed, (), "time_burns()").start()
+        if not attempt.wait(DEADLINE):
+            raise CheckFailed(hang_message(attempt, f"time_burns(executor, {count}, {ms}) did not return within "
+                                                    f"{DEADLINE:g} s, for work that takes {count * ms / workers / 1000:.2f} s"))
+        attempt.raise_error("time_burns")
+        seconds, took, all_done = attempt.result
         submitted = list(pool.submitted)
-    expect(isinstance(seconds, (int, float)) and not isinstance(seconds, bool),
+    expect(plain(seconds, int, float),
            f"time_burns should return the seconds it measured (a number), it returned {seconds!r}")
     expect(len(submitted) == count,
            f"time_burns(executor, {count}, {ms}) should hand {count} pieces of work to the executor; "
@@ -58,13 +76,26 @@ def time_burns(time_burns, count=4, ms=30, workers=2):
     expect(all_done,
            "time_burns returned before the work was done: wait for every result "
            "(future.result(), or list(executor.map(...))) before you stop the clock")
-    took = returned - started
     expect(0.5 * took <= seconds <= took + 0.005,
            f"time_burns took {took:.3f} s but returned {seconds:.3f}: return the seconds from before the "
            f"first submit until the last result (time.perf_counter())")
     passed(f"time_burns hands {count} burns to the pool at once and times them all: {seconds:.3f} s")
 
 
+def _rows(results, model):
+    """The rows measured for one model, each with the keys the check needs."""
+    rows = results.get(model) if isinstance(results, dict) else None
+    expect(isinstance(rows, list) and rows, f"results should hold the {model} measurements: run the measuring "
+                                            f"cell above again")
+    for row in rows:
+        missing = [key for key in ("clients", "rps", "wall_s", "errors") if not isinstance(row, dict) or key not in row]
+        if missing:
+            raise CheckFailed(f"a row of results[{model!r}] has no {missing[0]!r}: results should be what the "
+                              f"measuring cell above stored; run it again")
+    return rows
+
+
+@check
 def speedups(speedups, results, ms, rounds):
     """speedups(results) -> {clients: processes' rps / threadpool's rps}, from
     the student's own measurements, which must look real; then the lesson itself:
@@ -73,7 +104,7 @@ def speedups(speedups, results, ms, rounds):
     # 1. The arithmetic, on made-up numbers.
     made_up = {"threadpool": [{"clients": 1, "rps": 10.0}, {"clients": 4, "rps": 12.0}],
                "processes": [{"clients": 1, "rps": 9.0}, {"clients": 4, "rps": 30.0}]}
-    got = call(speedups, made_up)
+    got = StudentCall(speedups, (made_up,)).run(DEADLINE, doing="on made-up measurements")
     expect(isinstance(got, dict), f"speedups should return a dict {{clients: speedup}}, it returned {type(got).__name__}")
     expected = {1: 0.9, 4: 2.5}
     expect(set(got) == set(expected),
@@ -85,10 +116,8 @@ def speedups(speedups, results, ms, rounds):
            f"processes' rps divided by threadpool's, at the same number of clients")
 
     # 2. The student's own measurements: complete, error-free, physically possible.
-    expect(isinstance(results, dict) and {"threadpool", "processes"} <= set(results),
-           "results should hold the measurements of both models, as in the measuring cell above")
     for model in ["threadpool", "processes"]:
-        for row in results[model]:
+        for row in _rows(results, model):
             expect(not row["errors"], f"{model} with {row['clients']} clients had errors: {row['errors'][:2]}")
     cores = os.cpu_count() or 1
     for row in results["threadpool"]:
@@ -97,7 +126,7 @@ def speedups(speedups, results, ms, rounds):
             expect(row["wall_s"] >= 0.8 * serial,
                    f"threadpool served {row['clients']} client(s) in {row['wall_s']:.2f} s, less than the "
                    f"{serial:.2f} s of CPU work their requests asked for: is that the /cpu route?")
-    mine = call(speedups, results)
+    mine = StudentCall(speedups, (results,)).run(DEADLINE, doing="on your measurements")
     theirs = {row["clients"]: p["rps"] / row["rps"] for row, p in zip(results["threadpool"], results["processes"])}
     expect(isinstance(mine, dict) and set(mine) == set(theirs) and
            all(math.isclose(mine[k], theirs[k], rel_tol=1e-6) for k in theirs),

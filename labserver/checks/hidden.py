@@ -1,0 +1,196 @@
+"""Hidden checks: run only when the instructor grades (`labserver assignments hidden`).
+
+This module is left out of the student release. Each function tries one
+exercise on cases its visible check does not show (other sizes, other
+orders, more clients), so that an answer fitted to the visible check's cases
+fails here. The instructor's notebooks call them between
+`### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` in the check cells.
+"""
+
+import random
+import socket
+import threading
+import time
+
+from . import CheckFailed, StudentCall, check, dribbling_peer, expect, passed, plain, run_student
+from . import lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08
+
+
+@check
+def about_page(about, server):
+    """Lesson 00: the response carries the request that made it, to this server."""
+    request = getattr(about, "request", None)
+    expect(request is not None and request.method == "GET" and request.url == server.url + "about.html",
+           "about should be the response of requests.get(server.url + 'about.html')")
+    passed("about came from a GET of about.html on this server")
+
+
+@check
+def recv_exactly(recv_exactly):
+    """Lesson 01: random piece sizes over 200 KB, asked for in random amounts; a peer that closes right after."""
+    rng = random.Random(1)
+    data = bytes(rng.randrange(256) for _ in range(200_000))
+    sizes, total = [], 0
+    while total < len(data):
+        sizes.append(min(rng.choice([1, 7, 1000, 4096, 30_000]), len(data) - total))
+        total += sizes[-1]
+    with dribbling_peer(data, interval=0, chunk=3000, close_after=True) as sock:
+        got = b""
+        for n in sizes:
+            piece = run_student(recv_exactly, sock, n, deadline=5.0, sockets=[sock],
+                                doing=f"asked for {n} bytes after {len(got):,} of a 200 KB stream")
+            expect(plain(piece, bytes, bytearray) and len(piece) == n,
+                   f"asked for {n} bytes after {len(got):,}, got {len(piece) if plain(piece, bytes, bytearray) else piece!r}")
+            got += piece
+    expect(got == data, "200 KB asked for in pieces of random sizes came back in the wrong order or changed")
+    passed("recv_exactly reads a 200 KB stream in pieces of any size, up to the peer's close")
+
+
+@check
+def try_recv(try_recv):
+    """Lesson 02: 5000 bytes waiting: try_recv returns what recv(1024) returns, the first 1024."""
+    with lesson02.nonblocking_pairs() as [(sock, peer)]:
+        data = bytes(range(256)) * 20
+        peer.sendall(data[:5000])
+        got = run_student(try_recv, sock, deadline=2.0, sockets=[sock], doing="5000 bytes were waiting")
+        expect(got == data[:1024], f"5000 bytes were waiting: expected the first 1024 (recv(1024)), got "
+                                   f"{len(got) if plain(got, bytes) else got!r} bytes")
+    passed("try_recv takes at most 1024 bytes")
+
+
+@check
+def first_ready(first_ready):
+    """Lesson 02: 32 sockets, the data on the last one."""
+    with lesson02.nonblocking_pairs(32) as pairs:
+        socks = [sock for sock, _ in pairs]
+        with lesson02.sends_at(pairs[31][1], 0.1, b"last"):
+            got = run_student(first_ready, socks, 3.0, deadline=5.0, sockets=socks,
+                              doing="socket 31 of 32 got b'last' after 0.1 s")
+        expect(got == (31, b"last"), f"socket 31 of 32 got b'last': expected (31, b'last'), got {got!r:.60}")
+    passed("first_ready finds the last of 32 sockets")
+
+
+@check
+def echo_server(echo_server):
+    """Lesson 03: one client, then eight that speak in a random order, some several times."""
+    with lesson03.EchoConversation(echo_server, 1) as talk:
+        talk.connect(1)
+        talk.talk(1, b"only one")
+        talk.leave(1)
+        if not talk.attempt.wait(lesson03.REPLY_TIMEOUT):
+            talk.trouble("n=1: the only client had come and gone, but echo_server did not return")
+    rng = random.Random(3)
+    with lesson03.EchoConversation(echo_server, 8) as talk:
+        for number in range(1, 9):
+            talk.connect(number)
+        for number in rng.sample(range(1, 9), 8) + rng.sample(range(1, 9), 4):
+            talk.talk(number, f"client {number} says {rng.random()}".encode(), pieces=rng.choice([1, 2]))
+        for number in list(talk.clients):
+            talk.leave(number)
+        if not talk.attempt.wait(lesson03.REPLY_TIMEOUT):
+            talk.trouble("all 8 clients had come and gone, but echo_server did not return")
+        if talk.attempt.error is not None:
+            talk.trouble("after all 8 clients had left")
+    passed("echo_server serves one client, and eight in a random order")
+
+
+@check
+def upper_echo_task(task_function):
+    """Lesson 04: the generator task, with a 1 MiB message through a full buffer."""
+    lesson04._conversation(lesson04.Scheduler(task_function), big=lesson04.HUGE)
+    passed("the generator task echoes 1 MiB through a full buffer")
+
+
+@check
+def parse_request_line(parse):
+    """Lesson 05: 2000 other mutated lines."""
+    for line in lesson05.mutations(2000, seed=17):
+        expected = lesson05.core_verdict(line)
+        verdict, got = lesson05._judge(parse, line)
+        if expected is None:
+            expect(verdict == "rejected", f"parse_request_line({line!r}) returned {got!r}; it should raise ValueError")
+        else:
+            expect(verdict == "ok" and got == expected, f"parse_request_line({line!r}) gave {got!r}; expected {expected!r}")
+    passed("parse_request_line agrees with labserver's parser on 2000 more lines")
+
+
+@check
+def split_responses(split):
+    """Lesson 05: 50 responses, bodies full of CRLFs and fake heads, some without Content-Length."""
+    rng = random.Random(5)
+    data, expected = b"", []
+    for _ in range(50):
+        status = rng.choice([200, 204, 304, 404])
+        body = b"" if status in (204, 304) else bytes(rng.choice(b"\r\nHTP/1. 200OK:") for _ in range(rng.randrange(0, 60)))
+        length = b"" if status in (204, 304) else b"Content-Length: %d\r\n" % len(body)
+        data += b"HTTP/1.1 %d X\r\nServer: s\r\n%s\r\n%s" % (status, length, body)
+        expected.append((status, body))
+    got = lesson05._split(split, data, "50 pipelined responses")
+    expect(got == expected, "50 pipelined responses, bodies full of CRLFs and text that looks like a head: "
+                            f"expected {lesson05._summary(expected[:3])}..., got {lesson05._summary(got[:3])}...")
+    passed("split_responses cuts 50 tricky responses apart")
+
+
+@check
+def run_all(run_all):
+    """Lesson 06: 40 tasks on 7 workers, and 3 tasks on 10 workers."""
+    lesson06.run_all.__wrapped__(run_all, tasks=40, workers=7, task_s=0.03)
+    results, _, _, alive, _ = lesson06._measure(run_all, 3, 10)
+    expect(results == [0, 1, 4] and not alive, f"3 tasks on 10 workers: expected [0, 1, 4], got {results!r:.60}")
+    passed("run_all handles 40 tasks on 7 workers")
+
+
+@check
+def time_burns(time_burns):
+    """Lesson 07: 6 burns on 3 workers."""
+    lesson07.time_burns.__wrapped__(time_burns, count=6, ms=20, workers=3)
+
+
+@check
+def winner(find_winner, rows):
+    """Lesson 08: ten more made-up sweeps."""
+    for seed in range(10, 20):
+        trial = lesson08._made_up(seed)
+        most, last = lesson08._largest(trial)
+        best = max(row["rps"] for row in last)
+        tied = {row["model"] for row in last if row["rps"] == best}
+        got = StudentCall(find_winner, ([dict(r) for r in trial],)).run(5.0)
+        expect(got in tied and plain(got, str), f"made-up rows ({seed}): expected one of {sorted(tied)}, got {got!r:.40}")
+    passed("find_winner is right on ten more made-up sweeps")
+
+
+@check
+def serve_forever(serve_forever):
+    """Lesson 09: stop is set while every handler is still busy: serve_forever must wait for them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop, release = threading.Event(), threading.Event()
+    done = []
+
+    def handle(sock):
+        release.wait(5)
+        sock.close()
+        done.append(1)
+
+    attempt = StudentCall(serve_forever, (listener, handle, stop)).start()
+    clients = []
+    try:
+        for _ in range(5):
+            clients.append(socket.create_connection(listener.getsockname()[:2], timeout=5))
+        time.sleep(0.5)
+        stop.set()
+        time.sleep(0.6)
+        returned_early = not attempt.thread.is_alive()
+        release.set()
+        if not attempt.wait(5):
+            raise CheckFailed("serve_forever() did not return within 5 s of stop.set() once its handlers were done")
+    finally:
+        release.set()
+        stop.set()
+        for sock in clients:
+            sock.close()
+        listener.close()
+    attempt.raise_error("serve_forever")
+    expect(not returned_early, "stop was set while 5 handlers were still busy, and serve_forever returned without "
+                               "waiting for them: join() every thread before you return")
+    expect(len(done) == 5, f"5 clients connected; {len(done)} were handled")
+    passed("serve_forever waits for busy handlers after stop")

@@ -81,3 +81,17 @@ def test_github_workflow_runs_the_readme_command_on_every_system():
         assert system in text
     assert '"3.10"' in text and '"3.13"' in text
     assert "-m pip install -e ." in text and "-m pytest" in text
+
+
+def test_a_scratch_notebook_is_not_a_lesson():
+    """A student's Untitled.ipynb in notebooks/ must not become part of `make test`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    ignore = root_conftest.pytest_ignore_collect
+    assert ignore(ROOT / "notebooks" / "Untitled.ipynb", None) is True
+    assert ignore(ROOT / "notebooks" / "03-select-Copy1.ipynb", None) is True
+    assert ignore(ROOT / "notebooks" / "03-select.ipynb", None) is None
+    assert ignore(ROOT / "tests" / "test_cli.py", None) is None

@@ -248,6 +248,7 @@ class Engine:
         self.late = 0  # requests the generator itself sent LATE or more after they were due (open loop)
         self.stalls = 0  # polls that returned LATE or more after their timeout
         self.polls = 0
+        self.stalled = 0.0  # seconds this process was kept from running (stalls beyond LATE, added up)
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.open_max = self.open
         self.open_samples = []
@@ -583,10 +584,14 @@ class Engine:
             # Each fd comes at most once per poll(), and a client's socket only
             # changes while its own event is handled: no event here is stale.
             events = poll(timeout)
-            if schedule is not None:  # open loop: did this process get to run on time?
+            # Did this process get to run on time? A generator kept from running
+            # (a busy machine, a paused process) adds its own delay to every latency.
+            overslept = clock() - now - timeout
+            if overslept > LATE:
+                self.stalls += 1
+                self.stalled += overslept
+            if schedule is not None:
                 self.polls += 1
-                if clock() - now > timeout + LATE:
-                    self.stalls += 1
             for fd, mask in events:
                 client = clients[fd]
                 now = clock()  # every response gets its own timestamp: a batch can take 0.1 ms
@@ -646,6 +651,7 @@ class Engine:
             "late": self.late,
             "stalls": self.stalls,
             "polls": self.polls,
+            "stalled": self.stalled,
             "bytes": sum(c.bytes for c in self.clients),
             "wire_bytes": self.wire_bytes,
             "sent_bytes": self.sent_bytes,

@@ -27,7 +27,9 @@ the generator's own CPU (client_cpu_pct, all its processes, % of one core)
 next to the server's (cpu_pct, when its pid is known): when the client is the
 one using a whole core, the figure measures the client, not the server.
 generator_limited says so: a generator process used BUSY_CORE % of a core or
-more, or (open loop) it could not keep the rate it was asked for: more than
+more; or it was kept from running (its waits for the sockets ended late,
+engine.LATE or more) for more than LATE_SHARE of the run, which delays every
+latency it measures; or (open loop) it could not keep its rate: more than
 LATE_SHARE of its requests went out late on a connection that was free, or
 of its waits for the sockets ended late (engine.LATE: the process was kept
 from running). A rate the *server* cannot keep is not the generator's fault:
@@ -388,7 +390,7 @@ def worker_main(job, messages, go, stop):
 def empty_report(config):
     """The report of a run stopped before it began."""
     n = config["clients"]
-    return {"elapsed": 0.0, "requests": 0, "unanswered": 0, "sent": 0, "late": 0, "stalls": 0, "polls": 0,
+    return {"elapsed": 0.0, "requests": 0, "unanswered": 0, "sent": 0, "late": 0, "stalls": 0, "polls": 0, "stalled": 0.0,
             "bytes": 0, "wire_bytes": 0, "sent_bytes": 0, "latency": {}, "latency_sum": 0.0, "latency_count": 0,
             "latency_max": 0.0, "errors": dict.fromkeys(ERROR_KINDS, 0),
             "per_client_requests": [0] * n, "per_client_bytes": [0] * n, "max_gap": 0.0,
@@ -399,7 +401,10 @@ def generator_limited(client_cpu_pct, processes, report, open_loop):
     """Whether the load generator may have been the limit (see the module docstring)."""
     busiest = client_cpu_pct / max(1, processes)  # the processes share the load about evenly
     behind = report["late"] > LATE_SHARE * report["sent"] or report["stalls"] > LATE_SHARE * report["polls"]
-    return busiest >= BUSY_CORE or (open_loop and behind)
+    # Kept from running for more than LATE_SHARE of the run (per process, on average):
+    # its latencies measure this machine's scheduler as much as the server.
+    paused = report.get("stalled", 0.0) > LATE_SHARE * report["elapsed"] * max(1, processes)
+    return busiest >= BUSY_CORE or paused or (open_loop and behind)
 
 
 def make_result(config, report, server, processes, warmup, pinning):

@@ -88,9 +88,8 @@ def combine(parts):
     if len(parts) == 1:
         return parts[0]
     combined = {key: sum(part[key] for part in parts)
-                for key in ("requests", "unanswered", "sent", "late", "stalls", "polls", "bytes", "wire_bytes",
-                            "sent_bytes",
-                            "cpu_seconds", "latency_sum", "latency_count", "open_max", "open_mean")}
+                for key in ("requests", "unanswered", "sent", "late", "stalls", "polls", "stalled", "bytes",
+                            "wire_bytes", "sent_bytes", "cpu_seconds", "latency_sum", "latency_count", "open_max", "open_mean")}
     combined["elapsed"] = sum(part["elapsed"] for part in parts) / len(parts)
     combined["latency"] = merge_histograms(part["latency"] for part in parts)
     combined["latency_max"] = max(part["latency_max"] for part in parts)

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from labserver import DEMO_SITE
-from labserver.servers.base import LINGER
+from labserver.servers.blocking import LINGER
 from labserver.servers.asyncio_server import AsyncioServer
 from labserver.servers.callbacks import CallbackServer
 from labserver.servers.coroutines import CoroutineServer

@@ -27,7 +27,7 @@ from labserver import DEMO_SITE
 from labserver.servers import MODELS
 
 LESSON_ORDER = ["iterative", "busywait", "select", "callbacks", "coroutines", "asyncio",
-                "threads", "threadpool", "processes"]
+                "threads", "pool", "threadpool", "processes"]
 INDEX = (DEMO_SITE / "index.html").read_bytes()
 COMMAND = [sys.executable, "-m", "labserver"]
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")

@@ -228,7 +228,7 @@ def test_one_thread_per_connection(site):
 
 
 def test_clients_beyond_the_cap_wait_in_the_backlog(site):
-    with ThreadPerConnectionServer(root=site, max_threads=2) as srv:
+    with ThreadPerConnectionServer(root=site, workers=2) as srv:
         first, second, third = (socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3))
         for sock in (first, second):
             sock.sendall(GET_HELLO)
@@ -244,9 +244,9 @@ def test_clients_beyond_the_cap_wait_in_the_backlog(site):
             sock.close()
 
 
-def test_max_threads_must_be_positive(site):
+def test_workers_must_be_positive(site):
     with pytest.raises(ServerError):
-        ThreadPerConnectionServer(root=site, max_threads=0)
+        ThreadPerConnectionServer(root=site, workers=0)
 
 
 # Processes: a pre-started pool.

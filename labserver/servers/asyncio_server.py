@@ -3,7 +3,7 @@
 The generator server again, from the standard library: `await` where it had
 `yield`, asyncio's event loop (in one background thread) where it had its own
 scheduler, and streams (reader, writer) where it called recv() and send().
-Each connection is one coroutine that reads like serve_blocking() in base.py.
+Each connection is one coroutine that reads like serve_blocking() in blocking.py.
 
 Two things asyncio leaves to us. Back-pressure: writer.write() never blocks,
 it only buffers, so without `await writer.drain()` a 1 GiB file would pile up
@@ -17,10 +17,10 @@ return, a loop with timers, sendfile, TLS and subprocesses already written.
 import asyncio
 from collections import deque
 
-from .base import LINGER, RECV_SIZE, Server, close_chunks
 from ..protocol import Connection, Delay, FileBody
-
-SLICE = 256 * 1024  # bytes written (or sendfile'd) before waiting for the client to take them
+from .blocking import LINGER, RECV_SIZE, RecvDeadline, close_chunks, peer_name
+from .nonblocking import SLICE
+from .server import Server
 
 if hasattr(asyncio, "timeout"):  # Python 3.11+
     async def wait_for(awaitable, seconds):
@@ -67,20 +67,14 @@ class AsyncioServer(Server):
         task.add_done_callback(self.clients.pop)
 
     async def serve_client(self, reader, writer):
-        """serve_blocking() in base.py, with an `await` where it would block."""
-        peer = writer.get_extra_info("peername")
-        conn = Connection(self.app, peer=str(peer[0]) if peer else "-")
+        """serve_blocking() in blocking.py, with an `await` where it would block."""
+        conn = Connection(self.app, peer=peer_name(writer.get_extra_info("peername")))
+        recv_deadline = RecvDeadline(self.timeouts)  # idle, or what is left of the request's time
         out = deque()  # the chunks of the response being sent
         try:
-            started = None  # when the request being received began
             while not conn.closing:
-                if conn.parser.has_partial_request:  # slowloris: a bound on the whole request
-                    started = started or self.loop.time()
-                    timeout = started + self.timeouts.request - self.loop.time()
-                else:
-                    started, timeout = None, self.timeouts.idle
-                data = await wait_for(reader.read(RECV_SIZE), timeout)  # waits for the client
-                conn.feed(data)
+                timeout = recv_deadline.at(conn, self.loop.time()) - self.loop.time()
+                conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))  # waits for the client
                 while (chunks := conn.next_response()) is not None:
                     out.extend(chunks)
                     await self.send(writer, out)  # waits until the client has taken it all
@@ -122,7 +116,7 @@ class AsyncioServer(Server):
         while await wait_for(reader.read(RECV_SIZE), deadline - self.loop.time()):
             pass
 
-    def wake(self):
+    def interrupt(self):
         try:
             self.loop.call_soon_threadsafe(self.stop_requested.set)
         except RuntimeError:  # the loop has already closed

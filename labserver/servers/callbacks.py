@@ -32,7 +32,6 @@ class CallbackServer(EventLoopServer):
         super().prepare()
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.waker.sock, selectors.EVENT_READ, self.on_wake)
-        self.listening = False  # whether the listener is registered (see watch_listener)
 
     def serve_forever(self):
         while not self.stopping.is_set():
@@ -69,17 +68,6 @@ class CallbackServer(EventLoopServer):
     def on_wake(self, sock, mask):
         self.waker.drain()  # from stop(): the loop condition sees `stopping`
 
-    def watch_listener(self):
-        """Register the listener while accepting(), unregister it while not
-        (at the cap, or accept() paused): a ready listener left in the
-        selector would make select() return at once, turn after turn."""
-        if self.accepting() != self.listening:
-            self.listening = not self.listening
-            if self.listening:
-                self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
-            else:
-                self.selector.unregister(self.listener)
-
     def close(self, client, give_up=False):
         if client.sock in self.selector.get_map():  # not while it sleeps
             self.selector.unregister(client.sock)
@@ -87,10 +75,10 @@ class CallbackServer(EventLoopServer):
 
     def serve_on(self, listener, stop_sock, shared=False):
         """Serve on `listener` in this thread until `stop_sock` becomes
-        readable (its other end closed): how each worker process of lesson 07
-        runs this model. shared: other processes accept on `listener` too;
-        then take one client per turn, so that a worker busy with a request
-        leaves the next ones to the others."""
+        readable (its other end closed), then close both: how each worker
+        process of lesson 07 runs this model. shared: other processes accept
+        on `listener` too; then take one client per turn, so that a worker
+        busy with a request leaves the next ones to the others."""
         self.listener = listener
         self.burst = 1 if shared else self.burst
         self.prepare()
@@ -99,6 +87,7 @@ class CallbackServer(EventLoopServer):
             self.serve_forever()
         finally:
             self.cleanup()
+            listener.close()
 
     def cleanup(self):
         super().cleanup()

@@ -22,6 +22,7 @@ import heapq
 import itertools
 import math
 import os
+import selectors
 import socket
 import sys
 import time
@@ -300,6 +301,7 @@ class EventLoopServer(Server):
         self.timers = Timers()
         self.waker = Waker()  # interrupt() makes it readable
         self.accept_at = 0.0  # not before then: accept() failed (out of file descriptors)
+        self.listening = False  # whether the listener is in the selector (see watch_listener)
 
     def accepting(self):
         """Whether to accept now: below the cap, and not paused."""
@@ -324,6 +326,18 @@ class EventLoopServer(Server):
             self.timers.arm(client)
             new.append(client)
         return new
+
+    def watch_listener(self):
+        """For the models with a selector: register the listener while
+        accepting(), unregister it while not (at the cap, or accept() paused),
+        as a ready listener left in the selector would make select() return at
+        once, turn after turn."""
+        if self.accepting() != self.listening:
+            self.listening = not self.listening
+            if self.listening:
+                self.selector.register(self.listener, selectors.EVENT_READ, self.accept)
+            else:
+                self.selector.unregister(self.listener)
 
     def expire(self, now):
         """Resume the clients whose /sleep is over; give up on those past their deadline."""

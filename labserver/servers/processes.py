@@ -119,6 +119,3 @@ def work(listener, parent, root, app, timeout_options, own_listener=False):
         server.serve_on(listener, parent, shared=not own_listener)  # until the parent closes its end
     except Exception:
         log.exception("worker %d crashed", os.getpid())
-    finally:
-        if own_listener:
-            listener.close()

@@ -1,9 +1,13 @@
 """Lesson 04 (asynchronous, non-blocking): the coroutine server, on asyncio.
 
-    async def serve_client(self, reader, writer):     # one coroutine per connection
+    async def serve_client(self, reader, writer):  # one coroutine per connection
         ...
-        while not conn.closing:
-            conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))   # waits for the client
+            while not conn.closing:
+                timeout = recv_deadline.at(conn, self.loop.time()) - self.loop.time()
+                conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))  # waits for the client
+                while (chunks := conn.next_response()) is not None:
+                    out.extend(chunks)
+                    await self.send(writer, out)  # waits until the client has taken it all
 
 The generator server again, from the standard library: `await` where it had
 `yield`, asyncio's event loop (in one background thread, see asyncio_loop.py)

@@ -1,15 +1,20 @@
 """Lessons 01 and 06: serving a connection with blocking calls.
 
     while not conn.closing:
-        conn.feed(sock.recv(RECV_SIZE))        # blocks until the client sends something
+        ...
+        data = recv_before(sock, recv_deadline.at(conn, time.monotonic()))  # blocks
+        ...
+        conn.feed(data)
+        ...
         while (chunks := conn.next_response()) is not None:
-            send_blocking(sock, chunks)        # blocks until the client has taken it all
+            send_blocking(sock, chunks, stopping)  # blocks until the client has taken it all
 
 That loop is serve_blocking(), the whole of a connection for the iterative,
-thread-per-connection and pool models: while it waits, the OS puts the thread
-to sleep. Its deadlines are the socket's timeout, set before each recv() to
-the time left: the idle timeout between requests, and within a request what
-is left of the request deadline. So a client trickling one byte a second gets
+thread-per-connection and pool models: recv() a request, send() its
+response, again, until the client leaves; while a call waits, the OS puts the
+thread to sleep. Its deadlines are the socket's timeout, set before each
+recv() to the time left (recv_before): the idle timeout between requests,
+and within a request what is left of the request deadline. So a client trickling one byte a second gets
 its 408 at request_timeout all the same (a "slowloris" cannot hold a thread
 for ever), as it does on the event loops.
 

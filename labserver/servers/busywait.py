@@ -1,8 +1,11 @@
 """Lesson 02 (non-blocking I/O): the busy-wait server, one thread that never waits.
 
-    while True:                                  # spins, even with nothing to do
-        try: accept()                            # BlockingIOError: nobody there
-        for each client: try recv() or send()    # BlockingIOError: not ready yet
+    while not self.stopping.is_set():  # no select(), no sleep(): this loop spins
+        ...
+        busy = self.accept()    # accept() at once: BlockingIOError if nobody is there
+        for client in list(self.clients.values()):
+            if client.want != SLEEP:
+                busy |= self.handle(client)    # recv() or send() at once, or BlockingIOError
 
 Every socket is non-blocking, so no call ever puts the thread to sleep: it
 asks every socket "anything for me?" again and again. Unlike the iterative

@@ -1,7 +1,7 @@
 """Lesson 04 (asynchronous, non-blocking): an event loop that calls callbacks.
 
-    for key, mask in selector.select(timeout):
-        key.data(key.fileobj, mask)          # the callback registered with the socket
+    for key, mask in self.selector.select(self.timeout()):  # waits
+        key.data(key.fileobj, mask)  # the callback registered with the socket
 
 Lesson 03's select() loop, with the two changes the selectors module brings.
 The selector (epoll on Linux, kqueue on macOS) remembers which sockets we
@@ -47,7 +47,7 @@ class CallbackServer(EventLoopServer):
     def handle(self, client, sock=None, mask=None):
         """Its socket is ready (or its /sleep is over): recv() or send() will not block."""
         before = client.want
-        client.handle(SLICE)
+        client.handle(SLICE)  # does what it can now; client.want: what it waits for next
         self.watch(client, before)
 
     def watch(self, client, before):
@@ -75,7 +75,7 @@ class CallbackServer(EventLoopServer):
 
     def serve_on(self, listener, stop_sock, shared=False):
         """Serve on `listener` in this thread until `stop_sock` becomes
-        readable (its other end closed), then close both: how each worker
+        readable (its other end closed), then close `listener`: how each worker
         process of lesson 07 runs this model. shared: other processes accept
         on `listener` too; then take one client per turn, so that a worker
         busy with a request leaves the next ones to the others."""

@@ -1,10 +1,12 @@
 """Lesson 04 (asynchronous, non-blocking): coroutines, the bridge from callbacks to asyncio.
 
-    def serve_client(self, client):          # one generator per connection
+    def serve_client(self, client):  # one generator per connection
+        ...
         while not conn.closing:
-            yield READ                       # where blocking code would block in recv()
+            yield READ  # blocks until the client sends something
             client.recv()
-            ...
+            while (want := client.send(SLICE)) != READ:
+                yield want  # blocks until the socket has room (WRITE), or the /sleep is over
 
 The callback server cut each conversation into callbacks. Here each
 connection is a generator that reads like the blocking loop of lesson 01

@@ -1,8 +1,10 @@
 """Lessons 02 to 04: serving connections without ever blocking.
 
-    client = Client(sock, addr, app, timeouts)  # a non-blocking socket and its HTTP state
-    want = client.handle()    # recv() and send() what can be done now, never waiting
-    # want: READ, WRITE, SLEEP or CLOSE: what to wait for before calling handle() again
+    client = Client(sock, addr, self.app, self.timeouts)  # a non-blocking socket, its HTTP state
+    ...
+    if client.handle(SLICE) == CLOSE:  # in a model: recv() and send() what it can now, never waiting
+    ...
+    # client.want: READ, WRITE, SLEEP or CLOSE, what to wait for before calling it again
 
 This is serve_blocking() of lesson 01 cut at every point where it would
 block: instead of waiting there, handle() returns and says what it would wait

@@ -1,10 +1,12 @@
 """Lesson 06 (threads): a pool of threads started once, each serving one connection at a time.
 
-    while (client := self.accept()) is not None:        # the accept loop
-        self.queue.put(client)
-    ...
-    while (client := self.queue.get()) is not None:     # each of `workers` threads
-        self.serve(*client)                              # blocks until that client leaves
+    def serve_forever(self):  # the accept loop
+        while (client := self.accept()) is not None:  # blocks until a client connects
+            self.queue.put(client)  # with every worker busy, it waits in the queue
+
+    def work(self):  # each of the `workers` threads, started once
+        while (client := self.queue.get()) is not None:  # blocks until a connection is queued
+            self.serve(*client)  # blocks until that client leaves
 
 The thread-per-connection server, with the threads started in advance: the
 accept loop puts each new connection in a queue, and `workers` threads take

@@ -1,7 +1,12 @@
 """Lesson 07 (processes): a pool of worker processes accepting on one port.
 
-    for n in range(self.workers):                       # started once, at start()
-        start_child(work, (self.listener, ...), ...)    # each: CallbackServer().serve_on(listener, ...)
+    for n in range(self.workers):  # in start(): the pool is started once
+        ...
+        self.processes.append(start_child(work, args, name=f"labserver-processes-{n}"))
+
+    def work(listener, parent, root, app, timeout_options, own_listener=False):  # in each worker
+        ...
+        server.serve_on(listener, parent, shared=not own_listener)  # the callback server of lesson 04
 
 The parent binds and listens, then starts the pool ("typical servers start a
 pool of processes when launched"): one worker per CPU by default, each given

@@ -1,11 +1,14 @@
 """Lesson 06 (threads): the complete multithreaded server, the lecture's project.
 
-    for key, mask in selector.select(timeout):   # the loop's thread: lesson 04's event loop
-        key.data(key.fileobj, mask)              # a ready client: handle() queues it
-    ...
-    while (client := self.ready.get()) is not None:   # each of `workers` threads
-        client.handle(WORKER_SLICE)                   # never blocks
-        self.returned.append(client)                  # back to the loop
+    def handle(self, client, sock=None, mask=None):  # the loop: lesson 04's callback server
+        ...
+        self.ready.put(client)  # its socket is ready: a worker takes it from here
+
+    def work(self):  # each of the `workers` threads
+        while (client := self.ready.get()) is not None:
+            client.handle(WORKER_SLICE)  # never blocks
+            ...
+            self.returned.append(client)  # back to the loop
 
 Lesson 04's event loop plus lesson 06's pool. The loop (the callback server)
 does the waiting: it watches every connection that is idle (a keep-alive
@@ -91,9 +94,9 @@ class ThreadPoolServer(CallbackServer):
                 and not self.stopping.is_set())
 
     def interrupt(self):
+        super().interrupt()  # the loop
         for _ in range(self.workers):
             self.ready.put(None)  # one each: stop working
-        super().interrupt()
 
 
 def readable_soon(sock):

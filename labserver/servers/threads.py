@@ -1,11 +1,15 @@
 """Lesson 06 (threads): a new thread for every connection, started on demand.
 
-    while (client := self.accept()) is not None:    # blocks until a client connects
-        Thread(target=self.serve, args=client).start()
+    while True:
+        self.slots.acquire()  # blocks while `workers` clients are being served
+        client = self.accept()  # blocks until a client connects
+        ...
+        thread = threading.Thread(target=self.serve_one, args=client, name=name, daemon=True)
+        thread.start()
 
 The iterative server of lesson 01 plus one line: each client gets a thread
-of its own, which serves it with ordinary blocking calls, and the accept loop
-goes straight back to accept(). While one thread waits in recv() or in a
+of its own, which serves it with ordinary blocking calls (serve_one() runs
+serve_blocking), and the accept loop goes straight back to accept(). While one thread waits in recv() or in a
 /sleep, the OS runs the others, so slow clients overlap.
 
 Trade-off: threads share memory (one app, one cache, nothing to copy) and
@@ -50,7 +54,11 @@ class ThreadPerConnectionServer(BlockingServer):
         self.spawn(self.serve_forever)
 
     def serve_forever(self):
-        while self.slots.acquire() and (client := self.accept()) is not None:  # both block
+        while True:
+            self.slots.acquire()  # blocks while `workers` clients are being served
+            client = self.accept()  # blocks until a client connects
+            if client is None:
+                return
             name = f"labserver-threads-conn-{next(self.numbers)}"
             thread = threading.Thread(target=self.serve_one, args=client, name=name, daemon=True)
             with self.conn_lock:

@@ -23,7 +23,7 @@ MODELS = {cls.name: cls for cls in [
     BusyWaitServer,  # 02 non-blocking recv()
     SelectServer,  # 03 select()
     CallbackServer,  # 04 an event loop calling callbacks
-    CoroutineServer,  # 04 generators on a tiny scheduler
+    CoroutineServer,  # 04 the same loop, resuming a generator per connection
     AsyncioServer,  # 04 the same on asyncio
     ThreadPerConnectionServer,  # 06 a thread per connection
     BlockingPoolServer,  # 06 a pool of threads, each running the blocking loop

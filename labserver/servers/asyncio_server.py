@@ -3,7 +3,7 @@
     async def serve_client(self, reader, writer):  # one coroutine per connection
         ...
             while not conn.closing:
-                timeout = recv_deadline.at(conn, self.loop.time()) - self.loop.time()
+                ...
                 conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))  # waits for the client
                 while (chunks := conn.next_response()) is not None:
                     out.extend(chunks)

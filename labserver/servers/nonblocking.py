@@ -226,14 +226,16 @@ class Timers:
 
     def due(self, now):
         """The clients whose alarm has come, each once."""
+        due = []
         while self.heap and self.heap[0][0] <= now:
             when, _, client = heapq.heappop(self.heap)
             if when == client.armed:  # else a later entry counts for it
                 self.cancel(client)
                 if client.alarm <= now:
-                    yield client
+                    due.append(client)
                 else:
                     self.arm(client)  # moved later: look again then
+        return due
 
     def timeout(self, now):
         """Seconds until the first entry comes up; None if there is none."""
@@ -307,7 +309,9 @@ class EventLoopServer(Server):
 
     def accepting(self):
         """Whether to accept now: below the cap, and not paused."""
-        return len(self.clients) < self.max_connections and time.monotonic() >= self.accept_at
+        if self.accept_at and time.monotonic() >= self.accept_at:
+            self.accept_at = 0.0  # the pause is over
+        return not self.accept_at and len(self.clients) < self.max_connections
 
     def accept_clients(self):
         """Accept, without blocking, the clients waiting in the backlog; return them."""

@@ -2,21 +2,20 @@
 
     while not conn.closing:
         ...
-        data = recv_before(sock, recv_deadline.at(conn, time.monotonic()))  # blocks
+        data = recv_in_time(sock, conn, recv_deadline)  # blocks until the client sends something
         ...
         conn.feed(data)
-        ...
         while (chunks := conn.next_response()) is not None:
             send_blocking(sock, chunks, stopping)  # blocks until the client has taken it all
 
 That loop is serve_blocking(), the whole of a connection for the iterative,
 thread-per-connection and pool models: recv() a request, send() its
 response, again, until the client leaves; while a call waits, the OS puts the
-thread to sleep. Its deadlines are the socket's timeout, set before each
-recv() to the time left (recv_before): the idle timeout between requests,
-and within a request what is left of the request deadline. So a client trickling one byte a second gets
-its 408 at request_timeout all the same (a "slowloris" cannot hold a thread
-for ever), as it does on the event loops.
+thread to sleep. Its deadlines are the socket's timeout: the idle timeout
+between requests and for each wait for room to send; within a request, what
+is left of the request deadline (recv_in_time). So a client trickling one
+byte a second gets its 408 at request_timeout all the same (a "slowloris"
+cannot hold a thread for ever), as it does on the event loops.
 
 BlockingServer is what those three models share: accept() until stop(), and
 the sockets being served, so that stop() can make their blocking calls return.
@@ -41,16 +40,19 @@ def serve_blocking(sock, addr, app, timeouts=Timeouts(), stopping=None):
     conn = Connection(app, peer=peer_name(addr))
     recv_deadline = RecvDeadline(timeouts)
     tune_client_socket(sock)
+    # Each wait: for the next request, and for room in the client's buffer while we
+    # send (a slow reader that keeps reading is never cut off). Set once: changing a
+    # socket's timeout costs a system call, and twice per request would show.
+    sock.settimeout(timeouts.idle)
     try:
         while not conn.closing:
             try:
-                data = recv_before(sock, recv_deadline.at(conn, time.monotonic()))  # blocks
+                data = recv_in_time(sock, conn, recv_deadline)  # blocks until the client sends something
             except TimeoutError:  # idle for too long, or a request arriving too slowly
                 sock.setblocking(False)  # best effort: a 408 if a request was half-way in
                 sock.send(b"".join(conn.timeout_response()))
                 return
             conn.feed(data)
-            sock.settimeout(timeouts.send)  # for each wait for room in the client's buffer
             while (chunks := conn.next_response()) is not None:
                 send_blocking(sock, chunks, stopping)  # blocks until the client has taken it all
         linger(sock)
@@ -77,13 +79,22 @@ class RecvDeadline:
         return self.started + self.timeouts.request
 
 
-def recv_before(sock, deadline):
-    """sock.recv(), waiting at most until `deadline` (a time.monotonic() value)."""
+def recv_in_time(sock, conn, recv_deadline):
+    """sock.recv(), waiting at most until recv_deadline: between requests the
+    socket's own timeout (idle); within a request, what is left of its
+    deadline, which a client trickling its bytes cannot push back."""
+    deadline = recv_deadline.at(conn, time.monotonic())
+    if recv_deadline.started is None:  # between two requests
+        return sock.recv(RECV_SIZE)
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError
+    idle = sock.gettimeout()
     sock.settimeout(left)
-    return sock.recv(RECV_SIZE)
+    try:
+        return sock.recv(RECV_SIZE)
+    finally:
+        sock.settimeout(idle)
 
 
 def send_blocking(sock, chunks, stopping=None):

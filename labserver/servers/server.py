@@ -36,8 +36,11 @@ ACCEPT_PAUSE = 0.5
 
 @dataclass(frozen=True)
 class Timeouts:
-    """How long a server waits for a client before it gives up on it. Every
-    model enforces all three."""
+    """How long a server waits for a client before it gives up on it.
+
+    Every model enforces `idle` and `request`. `send` bounds the event
+    loops' wait for a client to take its response; in the blocking models
+    (blocking.py), each wait for room to send is bounded by `idle` instead."""
 
     idle: float = 15.0  # keep-alive: between two requests
     request: float = 20.0  # in total, to receive one request (slowloris)

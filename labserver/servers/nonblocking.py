@@ -42,7 +42,8 @@ class Client:
     """One accepted socket and its HTTP state, for the event-driven models.
 
     `want` is what it waits for now; `deadline` is when to give up on that
-    (for READ and WRITE) and `resume_at` when a /sleep ends (for SLEEP)."""
+    (for READ and WRITE) and `resume_at` when a /sleep ends (for SLEEP);
+    `alarm` is whichever of the two counts now (for the Timers heap)."""
 
     def __init__(self, sock, addr, app, timeouts):
         sock.setblocking(False)
@@ -55,7 +56,7 @@ class Client:
         self.sent = 0  # bytes the last send() got out: 0 if the socket was full
         self.lingering = False
         self.want = None
-        self.deadline = self.resume_at = 0.0
+        self.deadline = self.resume_at = self.alarm = 0.0
         self.armed = math.inf  # the time of our entry in the Timers heap that counts
         self.wait_for(READ)
 
@@ -111,14 +112,8 @@ class Client:
         elif self.sent or self.want != WRITE:  # WRITE: counted from the last bytes it took
             self.deadline = now + self.timeouts.send
         self.want = want
+        self.alarm = self.resume_at if want == SLEEP else math.inf if want == CLOSE else self.deadline
         return want
-
-    @property
-    def alarm(self):
-        """When a timer must look at us: the end of our /sleep, or our deadline."""
-        if self.want == SLEEP:
-            return self.resume_at
-        return math.inf if self.want == CLOSE else self.deadline
 
     def linger(self):
         """Close gently (see blocking.linger): send FIN; then drain() until the
@@ -148,7 +143,7 @@ class Client:
     def close(self):
         close_chunks(self.out)
         self.sock.close()
-        self.want = CLOSE
+        self.want, self.alarm = CLOSE, math.inf
 
 
 def send_some(sock, chunks, budget):
@@ -303,6 +298,7 @@ class EventLoopServer(Server):
         self.listener.setblocking(False)
         self.clients = {}  # sock -> Client
         self.timers = Timers()
+        self.busy = set()  # clients a worker thread has (threadpool): no timer touches them
         self.waker = Waker()  # interrupt() makes it readable
         self.accept_at = 0.0  # not before then: accept() failed (out of file descriptors)
         self.listening = False  # whether the listener is in the selector (see watch_listener)
@@ -348,6 +344,8 @@ class EventLoopServer(Server):
     def expire(self, now):
         """Resume the clients whose /sleep is over; give up on those past their deadline."""
         for client in self.timers.due(now):
+            if client in self.busy:
+                continue  # armed again when its worker gives it back
             if client.want == SLEEP:
                 self.handle(client)
             else:

@@ -66,14 +66,16 @@ class ThreadPoolServer(CallbackServer):
         """Its socket is ready (or its /sleep is over): a worker takes it from here."""
         if client.want != SLEEP:
             self.selector.unregister(client.sock)
-        self.timers.cancel(client)  # while a worker has it, no deadline runs
+        self.busy.add(client)  # while a worker has it, no deadline runs
         self.ready.put(client)
 
     def on_wake(self, sock, mask):
         """Workers gave clients back (or stop() was called)."""
         self.waker.drain()
         while self.returned:
-            self.watch(self.returned.popleft(), SLEEP)  # not registered: as if it had slept
+            client = self.returned.popleft()
+            self.busy.discard(client)
+            self.watch(client, SLEEP)  # not registered: as if it had slept
 
     # The workers: take a ready client, do what can be done, give it back.
 

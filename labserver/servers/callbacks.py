@@ -53,9 +53,9 @@ class CallbackServer(EventLoopServer):
     def watch(self, client, before):
         """Tell the selector what the client waits for now, if that changed:
         most turns, nothing."""
-        if client.want == CLOSE:
-            return self.close(client)
         if client.want != before:
+            if client.want == CLOSE:
+                return self.close(client)
             callback = partial(self.handle, client)
             if client.want == SLEEP:  # a timer, not the socket, says when to go on
                 self.selector.unregister(client.sock)

@@ -104,15 +104,14 @@ class Client:
 
     def wait_for(self, want):
         """Remember what we wait for now, and until when; return it."""
-        now = time.monotonic()
-        if self.lingering or want in (SLEEP, CLOSE):
-            pass  # lingering: its deadline was fixed when it began; SLEEP: resume_at
+        if self.lingering:
+            pass  # its deadline was fixed when lingering began
         elif want == READ:
-            self.deadline = self.recv_deadline.at(self.conn, now)
-        elif self.sent or self.want != WRITE:  # WRITE: counted from the last bytes it took
-            self.deadline = now + self.timeouts.send
+            self.deadline = self.recv_deadline.at(self.conn, time.monotonic())
+        elif want == WRITE and (self.sent or self.want != WRITE):  # counted from the last bytes it took
+            self.deadline = time.monotonic() + self.timeouts.send
         self.want = want
-        self.alarm = self.resume_at if want == SLEEP else math.inf if want == CLOSE else self.deadline
+        self.alarm = self.deadline if want == READ or want == WRITE else self.resume_at if want == SLEEP else math.inf
         return want
 
     def linger(self):
@@ -221,6 +220,8 @@ class Timers:
 
     def due(self, now):
         """The clients whose alarm has come, each once."""
+        if not self.heap or self.heap[0][0] > now:
+            return []  # most turns of a loop: nothing
         due = []
         while self.heap and self.heap[0][0] <= now:
             when, _, client = heapq.heappop(self.heap)

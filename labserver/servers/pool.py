@@ -12,7 +12,7 @@ The thread-per-connection server, with the threads started in advance: the
 accept loop puts each new connection in a queue, and `workers` threads take
 them out one at a time and serve them with the same blocking loop
 (serve_blocking in blocking.py). No thread is started per client, and no
-more than `workers` threads ever run.
+more than `workers` threads ever serve clients.
 
 Trade-off: a connection holds its worker until it closes, idle or not. An
 idle keep-alive client keeps a worker waiting in recv() until its idle

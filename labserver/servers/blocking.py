@@ -224,6 +224,7 @@ class BlockingServer(Server):
         unblock_accept(self.listener)
 
     def cleanup(self):
-        for sock in self.connections:  # accepted, never served: the pool's queue at stop()
+        with self.conn_lock:  # what is left was accepted and never served: the pool's queue at stop()
+            left, self.connections = self.connections, set()
+        for sock in left:
             sock.close()
-        self.connections.clear()

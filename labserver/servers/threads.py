@@ -74,7 +74,6 @@ class ThreadPerConnectionServer(BlockingServer):
             self.slots.release()
 
     def cleanup(self):
-        super().cleanup()
         deadline = time.monotonic() + JOIN_TIMEOUT
         with self.conn_lock:  # all but ours, if the app itself called stop()
             threads = [t for t in self.threads if t is not threading.current_thread()]
@@ -82,3 +81,4 @@ class ThreadPerConnectionServer(BlockingServer):
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("%s did not stop within %.1f s", thread.name, JOIN_TIMEOUT)
+        super().cleanup()

@@ -173,13 +173,9 @@ def main(argv=None):
 
 def serve(args):
     root = args.root if args.root is not None else DEMO_SITE
-    options = {"root": root, "host": args.host, "port": args.port}
-    if args.workers is not None:
-        options["workers"] = args.workers
+    options = {"root": root, "host": args.host, "port": args.port, "workers": args.workers}
     try:
         server = get_model(args.model)(**options)
-    except TypeError:
-        return fail(f"model {args.model!r} does not take --workers")
     except (OSError, ServerError) as error:
         return fail(str(error))
     if not args.quiet:

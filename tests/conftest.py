@@ -1,4 +1,5 @@
-"""Shared fixtures: a small site on disk, a running server, a raw-socket client.
+"""Shared fixtures: a small site on disk, a running server, a raw-socket client;
+and the helpers several test modules use (import them: from conftest import get).
 
     def test_x(server, connect):
         client = connect(server.port)
@@ -8,8 +9,10 @@
 
 import re
 import socket
+import threading
 import time
 
+import psutil
 import pytest
 
 from labserver import ThreadPoolServer
@@ -139,3 +142,73 @@ def connect():
     yield connect
     for client in clients:
         client.close()
+
+
+# Helpers shared by several test modules.
+
+
+def get(path, method=b"GET", extra=b""):
+    """The bytes of a small HTTP/1.1 request for `path`."""
+    return method + b" " + path + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+
+
+def read_response(sock):
+    """One whole response on a blocking socket: (status, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(1 << 16)
+        assert chunk, f"closed before the head ended: {data!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    length = int(next(line.split(b":", 1)[1] for line in lines if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        chunk = sock.recv(1 << 16)
+        assert chunk, "closed in the middle of the body"
+        body += chunk
+    assert len(body) == length, "more bytes than Content-Length"
+    return int(lines[0].split(b" ")[1]), body
+
+
+def labserver_threads(before=()):
+    """The names of the server threads running now, except those in `before`."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("labserver-") and t not in before]
+
+
+def child_processes(before=()):
+    """Our child processes (recursively) whose pid is not in `before`, except
+    multiprocessing's resource tracker: one per parent process, started with
+    the first worker process, it lives as long as we do."""
+    children = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.pid not in before and "resource_tracker" not in " ".join(child.cmdline()):
+                children.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return children
+
+
+def open_fds():
+    """File descriptors (handles on Windows) this process holds."""
+    proc = psutil.Process()
+    return proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+
+
+def server_side_connections(port, proc=None, accepted_only=False):
+    """The TCP sockets of `proc` (default: this process) on local port
+    `port`: the listener and every accepted connection (only those, with
+    accepted_only)."""
+    proc = proc or psutil.Process()
+    conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+    return [c for c in conns if c.laddr and c.laddr.port == port and (c.raddr or not accepted_only)]
+
+
+def wait_until(condition, timeout):
+    """True as soon as condition() is; False if it still is not after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

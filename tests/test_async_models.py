@@ -19,9 +19,10 @@ import time
 import psutil
 import pytest
 import requests
+from conftest import get, labserver_threads, open_fds, server_side_connections, wait_until
 
 from labserver import DEMO_SITE
-from labserver.servers.base import LINGER
+from labserver.servers.blocking import LINGER
 from labserver.servers.asyncio_server import AsyncioServer
 from labserver.servers.callbacks import CallbackServer
 from labserver.servers.coroutines import CoroutineServer
@@ -29,25 +30,6 @@ from labserver.servers.coroutines import CoroutineServer
 MODELS = [CallbackServer, CoroutineServer, AsyncioServer]
 INDEX = (DEMO_SITE / "index.html").read_bytes()
 MB = 1024 * 1024
-
-
-def get(path):
-    return b"GET " + path + b" HTTP/1.1\r\nHost: test\r\n\r\n"
-
-
-def labserver_threads():
-    return [t.name for t in threading.enumerate() if t.name.startswith("labserver-")]
-
-
-def open_fds():
-    proc = psutil.Process()
-    return proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
-
-
-def server_side_connections(port):
-    proc = psutil.Process()
-    conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
-    return [c for c in conns if c.laddr and c.laddr.port == port and c.raddr]
 
 
 def write_file(path, size, block=MB):
@@ -58,15 +40,6 @@ def write_file(path, size, block=MB):
         for start in range(0, size, block):
             file.write(chunk[: min(block, size - start)])
     return path
-
-
-def wait_until(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture(params=MODELS, ids=lambda cls: cls.name)
@@ -91,7 +64,7 @@ def test_keep_alive_reuses_one_connection(model, connect):
             client.send(get(b"/"))
             assert client.response().body == INDEX
         assert not client.closed_by_server(timeout=0.2)
-        assert len(server_side_connections(srv.port)) == 1
+        assert len(server_side_connections(srv.port, accepted_only=True)) == 1
 
 
 def test_three_pipelined_requests_in_one_send(model, connect):
@@ -232,7 +205,7 @@ def test_a_client_that_stops_reading_is_dropped(model, connect, site):
     with model(root=site, send_timeout=0.5) as srv:
         client = connect(srv.port)
         client.send(get(b"/big.bin"))  # and never read
-        assert wait_until(lambda: not server_side_connections(srv.port), timeout=5.0)
+        assert wait_until(lambda: not server_side_connections(srv.port, accepted_only=True), timeout=5.0)
 
 
 

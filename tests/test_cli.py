@@ -181,6 +181,7 @@ BAD_ARGS = {
     "port too big": ["serve", "--port", "70000"],
     "zero workers": ["serve", "--workers", "0", "--port", "0"],
     "negative workers": ["serve", "--workers=-3", "--port", "0"],
+    "workers for a model without": ["serve", "--model", "select", "--workers", "2", "--port", "0"],
     "unknown option": ["serve", "--colour", "blue"],
     "unknown command": ["launch"],
     "no command": [],

@@ -21,38 +21,12 @@ from contextlib import contextmanager
 import psutil
 import pytest
 import requests
+from conftest import labserver_threads, read_response, server_side_connections
 
 from labserver import ServerError, ThreadPoolServer
 from labserver.servers import MODELS
 
 HELLO = b"hello, world\n"
-
-
-def server_side_connections(port):
-    proc = psutil.Process()
-    conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
-    return [c for c in conns if c.laddr and c.laddr.port == port]
-
-
-def new_labserver_threads(before):
-    return [t for t in threading.enumerate() if t not in before and t.name.startswith("labserver-")]
-
-
-def read_response(sock, size_hint=1 << 16):
-    """One whole response on a blocking socket: (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(size_hint)
-        assert chunk, f"closed before the head ended: {data!r}"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")))
-    while len(body) < length:
-        chunk = sock.recv(size_hint)
-        assert chunk, "closed in the middle of the body"
-        body += chunk
-    assert len(body) == length, "more bytes than Content-Length"
-    return int(head.split(b" ")[1]), body
 
 
 # 200 clients, one big file.
@@ -320,7 +294,7 @@ def test_stop_is_quick_and_leaves_nothing_behind(site):
     port = srv.port
     clients = []
     try:
-        assert len(new_labserver_threads(before_threads)) > srv.workers  # the pool and the selector
+        assert len(labserver_threads(before_threads)) > srv.workers  # the pool and the selector
         for _ in range(50):  # idle keep-alive clients
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             sock.sendall(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -340,7 +314,7 @@ def test_stop_is_quick_and_leaves_nothing_behind(site):
         srv.stop()
         assert time.monotonic() - start < 1.0
 
-        assert new_labserver_threads(before_threads) == []
+        assert labserver_threads(before_threads) == []
         assert server_side_connections(port) == []  # no listener, no accepted socket
         assert not any(f.path == str(site / "big.bin") for f in proc.open_files())
         for sock in clients:  # every client sees its connection end
@@ -360,7 +334,7 @@ def test_stop_is_quick_and_leaves_nothing_behind(site):
     # The port is free again: a new server can listen on it.
     with ThreadPoolServer(root=site, port=port) as again:
         assert requests.get(again.url + "hello.txt", timeout=10).content == HELLO
-    assert new_labserver_threads(before_threads) == []
+    assert labserver_threads(before_threads) == []
 
 
 def test_stop_twice_and_stop_before_start_are_harmless(site):
@@ -387,14 +361,14 @@ def test_start_twice_raises(site):
 def test_port_in_use_raises_a_helpful_server_error(site):
     before = set(threading.enumerate())
     with ThreadPoolServer(root=site) as first:
-        threads = len(new_labserver_threads(before))
+        threads = len(labserver_threads(before))
         second = ThreadPoolServer(root=site, port=first.port)
         with pytest.raises(ServerError) as caught:
             second.start()
         message = str(caught.value)
         assert str(first.port) in message and "in use" in message
         assert "port=0" in message  # says how to get a free port
-        assert len(new_labserver_threads(before)) == threads  # the failed start left none
+        assert len(labserver_threads(before)) == threads  # the failed start left none
         assert requests.get(first.url + "hello.txt", timeout=10).content == HELLO
     # Also when something else, not a labserver, holds the port.
     with socket.socket() as other:
@@ -412,7 +386,7 @@ def test_a_failed_start_leaves_a_stopped_server(site):
             second.start()
         assert not second.running
         assert "stopped" in repr(second)
-        assert new_labserver_threads(before) == [], "a failed start must start no thread"
+        assert labserver_threads(before) == [], "a failed start must start no thread"
         second.stop()  # as the error message suggests; must not raise
 
 

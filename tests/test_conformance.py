@@ -17,6 +17,7 @@ a prompt, clean stop() with idle keep-alive clients connected.
 """
 
 import os
+import select
 import shutil
 import socket
 import threading
@@ -24,6 +25,7 @@ import time
 
 import psutil
 import pytest
+from conftest import child_processes, get, labserver_threads
 
 from labserver import DEMO_SITE
 from labserver.servers import MODELS
@@ -63,10 +65,6 @@ def model(request):
 def srv(model, root):
     with make_server(model, root) as server:
         yield server
-
-
-def get(path, method=b"GET", extra=b""):
-    return method + b" " + path + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
 
 
 def one_response(connect, port, data, head=False):
@@ -332,24 +330,34 @@ def test_second_client_while_the_first_holds_a_keep_alive_connection(srv, root, 
     second.close()
 
 
+# A slowloris: a request trickled in so slowly that it never ends.
+
+TRICKLE_TIMEOUT = 1.0  # the request_timeout of this test's servers
+TRICKLE_GAP = 0.2  # seconds between two bytes: never idle for long, never done
+
+
+def test_a_trickled_request_gets_408_and_a_close_at_the_request_deadline(model, root, connect):
+    """Every model, blocking ones included, enforces the total request
+    deadline: a client sending a byte every 0.2 s is cut at request_timeout,
+    not kept for as long as it keeps trickling (nor cut much earlier)."""
+    with make_server(model, root, request_timeout=TRICKLE_TIMEOUT, idle_timeout=10.0) as srv:
+        client = connect(srv.port)
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each byte its own segment
+        trickle = iter(b"GET / HTTP/1.1\r\nHost: test\r\nX-Pad: " + b"p" * 1000)
+        start = time.monotonic()
+        while not select.select([client.sock], [], [], TRICKLE_GAP)[0]:  # until the server answers
+            assert time.monotonic() - start < TRICKLE_TIMEOUT + 5.0, "still no answer: never cut off"
+            client.send(bytes([next(trickle)]))
+        answered = time.monotonic() - start
+        response = client.response()
+        assert response.status == 408
+        assert response.header("connection") == "close"
+        assert client.closed_by_server(timeout=2.0)
+    # The deadline counts from the first byte; the server takes a moment to notice.
+    assert TRICKLE_TIMEOUT - 0.1 <= answered <= TRICKLE_TIMEOUT + 2.0, f"cut after {answered:.2f} s"
+
+
 # Stopping: prompt, with idle keep-alive clients connected, and nothing left behind.
-
-
-def labserver_threads(before):
-    return [t.name for t in threading.enumerate() if t.name.startswith("labserver-") and t not in before]
-
-
-def child_processes(before):
-    """Our new child processes, except multiprocessing's resource tracker (one
-    per parent process, started with the first worker, it lives as long as we do)."""
-    children = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.pid not in before and "resource_tracker" not in " ".join(child.cmdline()):
-                children.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return children
 
 
 def test_stop_with_idle_clients_is_prompt_and_leaves_nothing(model, root, connect):

@@ -15,6 +15,7 @@ import time
 import psutil
 import pytest
 import requests
+from conftest import labserver_threads, open_fds
 
 from labserver import DEMO_SITE
 from labserver.servers import ServerError
@@ -26,15 +27,6 @@ MODELS = [IterativeServer, BusyWaitServer, SelectServer]
 CONCURRENT = [BusyWaitServer, SelectServer]
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 INDEX = (DEMO_SITE / "index.html").read_bytes()
-
-
-def labserver_threads():
-    return [t.name for t in threading.enumerate() if t.name.startswith("labserver-")]
-
-
-def open_fds():
-    proc = psutil.Process()
-    return proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
 
 
 def cpu_seconds():

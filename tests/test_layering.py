@@ -1,8 +1,9 @@
 """The architecture, enforced: arrows point down only.
 
 protocol and app are sans-I/O: no sockets, threads, selectors, event loops or
-plots. servers never import the plotting layer. A module that breaks this rule
-makes every lesson built on it harder to test and to read.
+plots. servers and load never import the plotting layer (load measures, viz
+draws what it measured). A module that breaks this rule makes every lesson
+built on it harder to test and to read.
 """
 
 import ast
@@ -15,22 +16,30 @@ IO_AND_PLOTS = {"socket", "ssl", "selectors", "select", "threading", "asyncio", 
                 "concurrent", "socketserver", "http.server", "http.client", "matplotlib", "ipywidgets"}
 
 
-def imported_modules(path):
-    tree = ast.parse(path.read_text(), filename=str(path))
+def imported_modules(path, package):
+    """Every module that the file at `path`, in `package` (say
+    "labserver.load"), imports, anywhere in it (a function's lazy import too),
+    with relative imports made absolute: `from ..viz import live` there
+    imports labserver.viz and labserver.viz.live."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            yield node.module
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[:len(package.split(".")) + 1 - node.level] if node.level else []
+            base = ".".join(parts + ([node.module] if node.module else []))
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
 
 
 def forbidden_imports(folder, forbidden):
     found = []
     for path in sorted((PACKAGE / folder).rglob("*.py")):
-        for module in imported_modules(path):
-            if module in forbidden or module.split(".")[0] in forbidden:
+        package = ".".join(path.relative_to(PACKAGE.parent).parent.parts)
+        for module in imported_modules(path, package):
+            if any(module == name or module.startswith(name + ".") for name in forbidden):
                 found.append(f"{path.relative_to(PACKAGE)} imports {module}")
-    return found
+    return sorted(set(found))
 
 
 @pytest.mark.parametrize("layer", ["protocol", "app"])
@@ -39,12 +48,16 @@ def test_core_layers_do_no_io(layer):
     assert forbidden_imports(layer, IO_AND_PLOTS) == []
 
 
-def test_servers_never_import_plots():
-    assert forbidden_imports("servers", {"matplotlib", "ipywidgets", "labserver.viz"}) == []
+@pytest.mark.parametrize("layer", ["servers", "load"])
+def test_servers_and_load_never_import_plots(layer):
+    assert forbidden_imports(layer, {"matplotlib", "ipywidgets", "labserver.viz"}) == []
 
 
 def test_the_checker_itself_sees_imports(tmp_path):
-    # Guard against a vacuous pass: the scanner must find a real import.
+    # Guard against a vacuous pass: the scanner must find real imports,
+    # relative ones and those inside a function included.
     sample = tmp_path / "sample.py"
-    sample.write_text("import socket\nfrom threading import Thread\n")
-    assert set(imported_modules(sample)) == {"socket", "threading"}
+    sample.write_text("import socket\nfrom threading import Thread\n"
+                      "def plot():\n    from ..viz import live\n    from .. import viz\n", encoding="utf-8")
+    assert set(imported_modules(sample, "labserver.load")) == {
+        "socket", "threading", "threading.Thread", "labserver.viz", "labserver.viz.live", "labserver"}

@@ -1,12 +1,15 @@
 """What the lessons say about the models as a whole, asserted.
 
-- The registry lists the nine models in lesson order, and `labserver models`
+- The registry lists the ten models in lesson order, and `labserver models`
   prints them that way, one line each: name, then description.
 - Eight slow clients (GET /sleep?ms=300 each): the iterative model serves
   them one after the other (>= 8 x 0.3 s, each answer >= 0.3 s after the one
   before); every concurrent model overlaps them (well under 8 x 0.3 s).
 - `labserver serve --model NAME --port 0` serves GET / for every model and
   exits 0 on Ctrl-C (SIGINT).
+- Out of file descriptors, accept() fails while clients wait: every model
+  that accepts with our own accept loop backs off (no CPU burnt retrying)
+  and serves them once descriptors are free again.
 
 The CPU cost of busy-waiting and the GIL (processes vs threads on /cpu) are
 measured in test_early_models.py and test_thread_process_models.py.
@@ -21,34 +24,18 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
+from conftest import read_response
 
 from labserver import DEMO_SITE
 from labserver.servers import MODELS
 
 LESSON_ORDER = ["iterative", "busywait", "select", "callbacks", "coroutines", "asyncio",
-                "threads", "threadpool", "processes"]
+                "threads", "pool", "threadpool", "processes"]
 INDEX = (DEMO_SITE / "index.html").read_bytes()
 COMMAND = [sys.executable, "-m", "labserver"]
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")
-
-
-def read_response(sock):
-    """One whole response on a blocking socket: (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(1 << 16)
-        assert chunk, f"closed before the head ended: {data!r}"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.split(b"\r\n")
-    length = int(next(line.split(b":", 1)[1] for line in lines if line.lower().startswith(b"content-length:")))
-    while len(body) < length:
-        chunk = sock.recv(1 << 16)
-        assert chunk, "closed in the middle of the body"
-        body += chunk
-    assert len(body) == length, "more bytes than Content-Length"
-    return int(lines[0].split(b" ")[1]), body
 
 
 # The registry and `labserver models`.
@@ -153,3 +140,69 @@ def test_serve_command_serves_every_model():
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
+
+
+# Out of file descriptors: back off, then recover.
+
+# A server in a process of its own whose file descriptor limit, once it is
+# listening, leaves room for FREE_FDS more: the rest of the clients must wait.
+FREE_FDS = 4
+EMFILE_SCRIPT = """
+import resource, sys
+import psutil
+from labserver.servers import MODELS
+with MODELS[sys.argv[1]]() as srv:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (psutil.Process().num_fds() + int(sys.argv[2]), hard))
+    print(srv.port, flush=True)
+    sys.stdin.read()  # serve until the test closes our stdin
+"""
+# Not here: the busy-wait model spins anyway, the iterative one accepts one
+# client at a time, the processes model accepts in its workers (whose limit is
+# not lowered), and asyncio accepts with asyncio's own loop, not ours.
+OWN_ACCEPT = [name for name in MODELS if name not in ("busywait", "iterative", "processes", "asyncio")]
+
+
+def cpu_seconds(proc):
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file descriptor limits")
+@pytest.mark.parametrize("name", OWN_ACCEPT)
+def test_out_of_file_descriptors_the_server_backs_off_then_recovers(name):
+    proc = subprocess.Popen([sys.executable, "-c", EMFILE_SCRIPT, name, str(FREE_FDS)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    clients = []
+    try:
+        port = int(proc.stdout.readline())
+        request = b"GET /bytes/10 HTTP/1.1\r\nHost: x\r\n\r\n"  # no file to open
+        for _ in range(FREE_FDS + 4):  # the first ones take every free descriptor
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            clients[-1].sendall(request)
+        time.sleep(0.5)  # let the server hit the limit
+        server = psutil.Process(proc.pid)
+        before, start = cpu_seconds(server), time.monotonic()
+        time.sleep(1.5)
+        share = (cpu_seconds(server) - before) / (time.monotonic() - start)
+        assert share < 0.2, f"the server used {share:.2f} of a core, clients waiting, accept() failing"
+        waiting = [sock for sock in clients if not select.select([sock], [], [], 0)[0]]
+        assert waiting, "every client was served: the descriptor limit did not bite"
+        for sock in clients:
+            if sock not in waiting:  # served: read and close, freeing a descriptor in the server
+                assert read_response(sock) == (200, b"0123456789")
+                sock.close()
+        for sock in waiting:
+            assert read_response(sock) == (200, b"0123456789")
+    finally:
+        for sock in clients:
+            sock.close()
+        proc.stdin.close()  # the server stops
+        try:
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()

@@ -1,10 +1,12 @@
-"""Lessons 06 and 07: the thread-per-connection server and the process pool.
+"""Lessons 06 and 07: the thread-per-connection server, the plain thread pool
+and the process pool.
 
-What is specific to these two models (the conformance suite checks the rest):
+What is specific to these models (the conformance suite checks the rest):
 slow clients overlap; stop() wakes blocked threads and reaps worker processes
 and leaves no thread, process or socket behind; the thread cap queues clients
-in the backlog; workers ignore Ctrl-C; and the GIL lesson itself: on /cpu the
-process pool beats the threads on two cores or more.
+in the backlog, and the pool's idle keep-alive clients hold its workers (the
+next client waits in its queue); workers ignore Ctrl-C; and the GIL lesson
+itself: on /cpu the process pool beats the threads on two cores or more.
 """
 
 import hashlib
@@ -17,8 +19,9 @@ import time
 import psutil
 import pytest
 import requests
+from conftest import child_processes, labserver_threads, open_fds, read_response, server_side_connections
 
-from labserver.servers import ServerError
+from labserver.servers import BlockingPoolServer, ServerError
 from labserver.servers.processes import OWN_LISTENERS, ProcessPoolServer, usable_cpus
 from labserver.servers.threads import ThreadPerConnectionServer
 
@@ -28,6 +31,8 @@ GET_HELLO = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
 # name -> (how to make one, how long stop() may take with idle clients connected)
 MODELS = {
     "threads": (lambda root, **kw: ThreadPerConnectionServer(root=root, **kw), 1.0),
+    # More workers than the 20 idle clients below: each holds one (the lesson of the next section).
+    "pool": (lambda root, **kw: BlockingPoolServer(root=root, workers=24, **kw), 1.0),
     "processes": (lambda root, **kw: ProcessPoolServer(root=root, workers=2, **kw), 3.0),
 }
 
@@ -43,24 +48,6 @@ def server(model, site):
         yield srv
 
 
-def read_response(sock):
-    """One whole response on a blocking socket: (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(1 << 16)
-        assert chunk, f"closed before the head ended: {data!r}"
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.split(b"\r\n")
-    length = int(next(line.split(b":")[1] for line in lines if line.lower().startswith(b"content-length:")))
-    while len(body) < length:
-        chunk = sock.recv(1 << 16)
-        assert chunk, "closed in the middle of the body"
-        body += chunk
-    assert len(body) == length, "more bytes than Content-Length"
-    return int(lines[0].split(b" ")[1]), body
-
-
 BEFORE = {"threads": set(), "pids": set()}
 
 
@@ -71,32 +58,12 @@ def baseline():
     BEFORE["pids"] = {child.pid for child in psutil.Process().children(recursive=True)}
 
 
-def labserver_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("labserver-") and t not in BEFORE["threads"]]
+def new_threads():
+    return labserver_threads(BEFORE["threads"])
 
 
 def worker_processes():
-    """Our new child processes, except multiprocessing's resource tracker: one
-    per parent process, started with the first worker, it ends when we do."""
-    workers = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.pid not in BEFORE["pids"] and "resource_tracker" not in " ".join(child.cmdline()):
-                workers.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return workers
-
-
-def server_side_connections(port, proc=None):
-    proc = proc or psutil.Process()
-    conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
-    return [c for c in conns if c.laddr and c.laddr.port == port]
-
-
-def num_fds():
-    proc = psutil.Process()
-    return proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+    return child_processes(BEFORE["pids"])
 
 
 # Serving.
@@ -146,7 +113,7 @@ def test_stop_with_idle_clients_is_quick_and_leaves_nothing(model, site):
     make, budget = MODELS[model]
     with make(site):  # warm-up: the first worker process starts multiprocessing's resource tracker
         pass
-    fds = num_fds()
+    fds = open_fds()
     srv = make(site).start()
     port = srv.port
     clients = []
@@ -165,7 +132,7 @@ def test_stop_with_idle_clients_is_quick_and_leaves_nothing(model, site):
         srv.stop()
         elapsed = time.monotonic() - start
         assert elapsed < budget, f"stop() took {elapsed:.2f} s"
-        assert labserver_threads() == []
+        assert new_threads() == []
         assert worker_processes() == []  # joined and reaped: no zombie either
         assert server_side_connections(port) == []  # no listener, no accepted socket
         for sock in clients:  # every client sees its connection end
@@ -178,13 +145,14 @@ def test_stop_with_idle_clients_is_quick_and_leaves_nothing(model, site):
         srv.stop()
         for sock in clients:
             sock.close()
-    assert num_fds() == fds
+    assert open_fds() == fds
     with make(site, port=port) as again:  # the port is free again
         assert requests.get(again.url + "hello.txt", timeout=10).content == HELLO
 
 
 @pytest.mark.parametrize("model", [
     "threads",
+    "pool",
     "processes",
 ])
 def test_stop_during_a_sleep_request_is_quick(model, site):
@@ -195,7 +163,7 @@ def test_stop_during_a_sleep_request_is_quick(model, site):
         start = time.monotonic()
         srv.stop()
         elapsed = time.monotonic() - start
-    assert labserver_threads() == [] and worker_processes() == []
+    assert new_threads() == [] and worker_processes() == []
     assert elapsed < 1.0, f"stop() took {elapsed:.2f} s"
 
 
@@ -209,7 +177,7 @@ def test_stop_twice_and_start_twice(model, site):
     srv.stop()
     srv.stop()
     assert not srv.running
-    assert labserver_threads() == [] and worker_processes() == []
+    assert new_threads() == [] and worker_processes() == []
 
 
 # Threads: one per connection, capped.
@@ -221,14 +189,14 @@ def test_one_thread_per_connection(site):
         for sock in socks:
             sock.sendall(GET_HELLO)
             assert read_response(sock) == (200, HELLO)
-        names = [t.name for t in labserver_threads()]
+        names = new_threads()
         assert len([n for n in names if n.startswith("labserver-threads-conn-")]) == 5
         for sock in socks:
             sock.close()
 
 
 def test_clients_beyond_the_cap_wait_in_the_backlog(site):
-    with ThreadPerConnectionServer(root=site, max_threads=2) as srv:
+    with ThreadPerConnectionServer(root=site, workers=2) as srv:
         first, second, third = (socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3))
         for sock in (first, second):
             sock.sendall(GET_HELLO)
@@ -244,9 +212,42 @@ def test_clients_beyond_the_cap_wait_in_the_backlog(site):
             sock.close()
 
 
-def test_max_threads_must_be_positive(site):
-    with pytest.raises(ServerError):
-        ThreadPerConnectionServer(root=site, max_threads=0)
+def test_workers_must_be_positive(site):
+    for model in (ThreadPerConnectionServer, BlockingPoolServer, ProcessPoolServer):
+        with pytest.raises(ServerError, match="at least 1"):
+            model(root=site, workers=0)
+
+
+# The plain pool: a connection holds its worker until it closes.
+
+
+def test_idle_keep_alive_clients_hold_the_pool_and_the_next_one_waits_in_the_queue(site):
+    with BlockingPoolServer(root=site, workers=2) as srv:
+        first, second, third = (socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(3))
+        for sock in (first, second):  # served, then idle: each holds a worker in recv()
+            sock.sendall(GET_HELLO)
+            assert read_response(sock) == (200, HELLO)
+        third.sendall(GET_HELLO)  # accepted (the pool takes every connection) but not served
+        third.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            third.recv(1024)
+        assert len(server_side_connections(srv.port, accepted_only=True)) == 3  # in the queue, not the backlog
+        first.close()  # its worker takes the next connection in the queue
+        third.settimeout(10)
+        assert read_response(third) == (200, HELLO)
+        for sock in (second, third):
+            sock.close()
+
+
+def test_the_pool_starts_its_workers_once(site):
+    with BlockingPoolServer(root=site, workers=3) as srv:
+        threads = new_threads()
+        assert len(threads) == 1 + 3  # the accept loop and the workers
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+                sock.sendall(GET_HELLO)
+                assert read_response(sock) == (200, HELLO)
+        assert new_threads() == threads  # no thread per connection
 
 
 # Processes: a pre-started pool.

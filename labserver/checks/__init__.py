@@ -524,7 +524,7 @@ def nothing_left_running():
     # multiprocessing keeps one helper (its resource tracker) for the whole session: not ours to stop.
     children = [p for p in me.children(recursive=True) if "resource_tracker" not in " ".join(_cmdline(p))]
     expect(not children, f"child processes still running: {[p.pid for p in children]}: stop() launched servers")
-    from ..servers.base import LISTENERS
+    from ..servers.server import LISTENERS
 
     listening = [sock.getsockname() for sock in list(LISTENERS) if sock.fileno() != -1]
     expect(not listening, f"sockets still listening at {listening}: a server was not stopped")

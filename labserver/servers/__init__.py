@@ -6,13 +6,14 @@
 """
 
 from .asyncio_server import AsyncioServer
-from .base import Server, ServerError
 from .busywait import BusyWaitServer
 from .callbacks import CallbackServer
 from .coroutines import CoroutineServer
 from .iterative import IterativeServer
+from .pool import BlockingPoolServer
 from .processes import ProcessPoolServer
 from .selectserver import SelectServer
+from .server import Server, ServerError
 from .threadpool import ThreadPoolServer
 from .threads import ThreadPerConnectionServer
 
@@ -22,10 +23,11 @@ MODELS = {cls.name: cls for cls in [
     BusyWaitServer,  # 02 non-blocking recv()
     SelectServer,  # 03 select()
     CallbackServer,  # 04 an event loop calling callbacks
-    CoroutineServer,  # 04 generators on a tiny scheduler
+    CoroutineServer,  # 04 the same loop, resuming a generator per connection
     AsyncioServer,  # 04 the same on asyncio
-    ThreadPerConnectionServer,  # 06 threads
-    ThreadPoolServer,  # 06 the complete multithreaded server
+    ThreadPerConnectionServer,  # 06 a thread per connection
+    BlockingPoolServer,  # 06 a pool of threads, each running the blocking loop
+    ThreadPoolServer,  # 06 the complete multithreaded server: lesson 04's loop plus a pool
     ProcessPoolServer,  # 07 processes and the GIL
 ]}
 DEFAULT_MODEL = "threadpool"
@@ -41,4 +43,5 @@ def get_model(name):
 
 __all__ = ["Server", "ServerError", "MODELS", "DEFAULT_MODEL", "get_model", "IterativeServer",
            "BusyWaitServer", "SelectServer", "CallbackServer",
-           "CoroutineServer", "AsyncioServer", "ThreadPerConnectionServer", "ThreadPoolServer", "ProcessPoolServer"]
+           "CoroutineServer", "AsyncioServer", "ThreadPerConnectionServer", "BlockingPoolServer", "ThreadPoolServer",
+           "ProcessPoolServer"]

@@ -1,14 +1,24 @@
 """Lesson 04 (asynchronous, non-blocking): the coroutine server, on asyncio.
 
+    async def serve_client(self, reader, writer):  # one coroutine per connection
+        ...
+            while not conn.closing:
+                ...
+                conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))  # waits for the client
+                while (chunks := conn.next_response()) is not None:
+                    out.extend(chunks)
+                    await self.send(writer, out)  # waits until the client has taken it all
+
 The generator server again, from the standard library: `await` where it had
-`yield`, asyncio's event loop (in one background thread) where it had its own
-scheduler, and streams (reader, writer) where it called recv() and send().
-Each connection is one coroutine that reads like serve_blocking() in base.py.
+`yield`, asyncio's event loop (in one background thread, see asyncio_loop.py)
+where it had its own, and streams (reader, writer) where it called recv() and
+send(). Each connection is one coroutine that reads like serve_blocking() in
+blocking.py.
 
 Two things asyncio leaves to us. Back-pressure: writer.write() never blocks,
 it only buffers, so without `await writer.drain()` a 1 GiB file would pile up
 in memory; files go out with loop.sendfile, a slice at a time. Timeouts:
-asyncio.wait_for() around every wait, or an idle client holds its socket forever.
+wait_for() around every wait, or an idle client holds its socket forever.
 
 Trade-off: still one thread, so one /cpu request stalls every client; in
 return, a loop with timers, sendfile, TLS and subprocesses already written.
@@ -17,74 +27,32 @@ return, a loop with timers, sendfile, TLS and subprocesses already written.
 import asyncio
 from collections import deque
 
-from .base import LINGER, RECV_SIZE, Server, close_chunks
 from ..protocol import Connection, Delay, FileBody
-
-SLICE = 256 * 1024  # bytes written (or sendfile'd) before waiting for the client to take them
-
-if hasattr(asyncio, "timeout"):  # Python 3.11+
-    async def wait_for(awaitable, seconds):
-        """asyncio.wait_for() with just a timer: before 3.12, wait_for() also
-        runs `awaitable` in a task of its own, +60 % CPU per request here."""
-        async with asyncio.timeout(seconds):
-            return await awaitable
-else:
-    wait_for = asyncio.wait_for
+from .asyncio_loop import AsyncioLoopServer, wait_for
+from .blocking import LINGER, RECV_SIZE, RecvDeadline, close_chunks, peer_name
+from .nonblocking import SLICE
 
 
-class AsyncioServer(Server):
+class AsyncioServer(AsyncioLoopServer):
     name = "asyncio"
     description = "asyncio streams: one coroutine per connection on asyncio's event loop"
 
-    def launch(self):
-        self.loop = asyncio.new_event_loop()
-        self.stop_requested = asyncio.Event()
-        self.clients = {}  # task -> its writer, to close every connection on stop()
-        self.spawn(self.serve_forever)
-
-    def serve_forever(self):
-        try:
-            self.loop.run_until_complete(self.main())
-        finally:
-            # More turns of the loop: closed transports release their sockets.
-            self.loop.run_until_complete(self.loop.shutdown_default_executor())
-            self.loop.close()
-
-    async def main(self):
-        server = await asyncio.start_server(self.on_connect, sock=self.listener)
-        await self.stop_requested.wait()
-        server.close()
-        for task, writer in list(self.clients.items()):
-            writer.transport.abort()  # close now, unsent bytes and all
-            task.cancel()
-        await asyncio.gather(*self.clients, return_exceptions=True)
-
-    def on_connect(self, reader, writer):
-        # Our own task, not start_server's: we cancel it on stop(), and 3.11's
-        # start_server reports a cancelled task of its own as an error.
-        task = self.loop.create_task(self.serve_client(reader, writer))
-        self.clients[task] = writer
-        task.add_done_callback(self.clients.pop)
-
     async def serve_client(self, reader, writer):
-        """serve_blocking() in base.py, with an `await` where it would block."""
-        peer = writer.get_extra_info("peername")
-        conn = Connection(self.app, peer=str(peer[0]) if peer else "-")
+        """serve_blocking() in blocking.py, with an `await` where it would block."""
+        conn = Connection(self.app, peer=peer_name(writer.get_extra_info("peername")))
+        recv_deadline = RecvDeadline(self.timeouts)  # idle, or what is left of the request's time
         out = deque()  # the chunks of the response being sent
         try:
-            started = None  # when the request being received began
             while not conn.closing:
-                if conn.parser.has_partial_request:  # slowloris: a bound on the whole request
-                    started = started or self.loop.time()
-                    timeout = started + self.timeouts.request - self.loop.time()
-                else:
-                    started, timeout = None, self.timeouts.idle
-                data = await wait_for(reader.read(RECV_SIZE), timeout)  # waits for the client
-                conn.feed(data)
+                timeout = recv_deadline.at(conn, self.loop.time()) - self.loop.time()
+                conn.feed(await wait_for(reader.read(RECV_SIZE), timeout))  # waits for the client
                 while (chunks := conn.next_response()) is not None:
                     out.extend(chunks)
                     await self.send(writer, out)  # waits until the client has taken it all
-            await self.linger(reader, writer)
+            writer.write_eof()  # linger (see blocking.linger): FIN, then read until the client closes too
+            deadline = self.loop.time() + LINGER
+            while await wait_for(reader.read(RECV_SIZE), deadline - self.loop.time()):
+                pass
         except asyncio.TimeoutError:
             if reply := b"".join(conn.timeout_response()):
                 writer.write(reply)  # a 408: a request was half-way in
@@ -114,16 +82,3 @@ class AsyncioServer(Server):
                     writer.write(view[start:start + SLICE])  # only buffers
                     await wait_for(writer.drain(), self.timeouts.send)  # back-pressure
             out.popleft()
-
-    async def linger(self, reader, writer):
-        """FIN, then read until the client closes too (see Client._start_lingering)."""
-        writer.write_eof()
-        deadline = self.loop.time() + LINGER
-        while await wait_for(reader.read(RECV_SIZE), deadline - self.loop.time()):
-            pass
-
-    def wake(self):
-        try:
-            self.loop.call_soon_threadsafe(self.stop_requested.set)
-        except RuntimeError:  # the loop has already closed
-            pass

@@ -1,0 +1,96 @@
+"""Worker processes, started and stopped safely: what the processes model
+needs from multiprocessing, apart from the lesson itself.
+
+    process = start_child(work, args, name)    # spawned, Ctrl-C blocked while it starts
+    wait_until_ready(pipes)                     # each child says b"ready" (or why not)
+    reap(processes)                             # joined; terminated, then killed, if need be
+
+Children are spawned, not forked: fork copies the parent with whatever locks
+its other threads held at that instant (a notebook kernel has many threads)
+and is unsafe there; "spawn" starts a fresh interpreter, on every OS.
+"""
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing import resource_tracker
+from multiprocessing.connection import wait
+
+from .server import ServerError, log
+
+START_TIMEOUT = 30.0  # seconds for every child to import labserver and report ready
+JOIN_TIMEOUT = 3.0  # seconds reap() waits for the children before it terminates them
+EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
+          "guard (a spawned worker imports the script again), and a custom app= must be importable "
+          "from a .py file (not defined in a notebook cell)")
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (Linux)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def start_child(target, args, name):
+    """A started, spawned daemon process running target(*args); `args` go by pickle."""
+    process = multiprocessing.get_context("spawn").Process(target=target, args=args, name=name, daemon=True)
+    try:
+        with sigint_blocked():
+            process.start()
+    except Exception as error:
+        raise ServerError(f"cannot start a worker process (is app= picklable?): {error}") from error
+    return process
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """Start children with SIGINT blocked (the mask is inherited), so that a
+    Ctrl-C, which the terminal sends to every process of the foreground group,
+    cannot interrupt a child while it imports: the parent stops them cleanly."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: the child ignores it soon enough
+        yield
+        return
+    # multiprocessing starts its resource tracker with the first process, and
+    # unblocks SIGINT when it is done: start the tracker first.
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def wait_until_ready(pipes):
+    """Until every child has said b"ready" on its pipe; ServerError if one
+    says something else (why it failed), exits, or takes START_TIMEOUT."""
+    pending = list(pipes)
+    deadline = time.monotonic() + START_TIMEOUT
+    while pending:
+        ready = wait(pending, max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise ServerError(f"the worker processes did not start within {START_TIMEOUT:.0f} s")
+        for pipe in ready:
+            pending.remove(pipe)
+            message = pipe.recv(4096)
+            if message != b"ready":
+                reason = message.decode(errors="replace") or EXITED
+                raise ServerError(f"a worker process failed to start: {reason}")
+
+
+def reap(processes):
+    """Join every child (JOIN_TIMEOUT for all); terminate, then kill, the late ones."""
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            log.warning("%s did not stop within %.1f s: terminating it", process.name, JOIN_TIMEOUT)
+            process.terminate()
+            process.join(1.0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        process.close()  # reaped: no zombie, and its sentinel fd is closed

@@ -16,6 +16,7 @@ import signal
 import sys
 
 from . import DEMO_SITE
+from .limits import raise_open_files_limit
 from .servers import DEFAULT_MODEL, MODELS, ServerError, get_model
 
 
@@ -173,6 +174,7 @@ def main(argv=None):
 
 def serve(args):
     root = args.root if args.root is not None else DEMO_SITE
+    raise_open_files_limit()  # a socket per client: macOS starts a process at 256 files
     options = {"root": root, "host": args.host, "port": args.port, "workers": args.workers}
     try:
         server = get_model(args.model)(**options)

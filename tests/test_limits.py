@@ -141,3 +141,49 @@ def test_the_generator_counts_running_out_of_files(monkeypatch, site):
         result = run(server.url + "hello.txt", clients=4, duration=0.5, processes=0)
     assert result.errors_files > 0 and result.requests > 0, result
     assert result.errors_files < 200, "retried once a round, not in a spin"
+
+
+EVENT_LOOPS = ["busywait", "select", "callbacks", "coroutines", "threadpool"]
+
+
+@pytest.mark.parametrize("name", EVENT_LOOPS)
+def test_an_event_loop_at_the_platforms_cap_leaves_new_clients_waiting(name, monkeypatch, caplog, site):
+    """The platform's cap injected (3 sockets, as select()'s 512 on Windows): the
+    loop keeps serving the clients it holds, the next ones wait in the backlog,
+    the cap is counted and logged with its reason, and a place that frees up
+    is taken by a waiting client. Without the cap, Windows' loop would die."""
+    import socket as socket_module
+
+    from labserver.servers import MODELS, nonblocking
+
+    monkeypatch.setattr(nonblocking, "connection_cap",
+                        lambda select_based=None: (3, "select() watches at most 512 sockets here"))
+    request = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+    with MODELS[name](root=site) as server:
+        held = [socket_module.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+        for sock in held:
+            sock.sendall(request)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")  # served, and kept open
+        waiting = socket_module.create_connection(("127.0.0.1", server.port), timeout=0.5)
+        waiting.sendall(request)
+        with pytest.raises(socket_module.timeout):
+            waiting.recv(4096)  # in the backlog: connected, not answered
+        assert server.at_cap >= 1
+        assert any("select() watches at most 512" in r.getMessage() for r in caplog.records)
+        held.pop().close()  # a place frees up
+        waiting.settimeout(5)
+        assert waiting.recv(4096).startswith(b"HTTP/1.1 200")
+        for sock in [*held, waiting]:
+            sock.close()
+
+
+def test_the_process_pool_follows_the_container_quota(monkeypatch, site):
+    """A JupyterHub pod that sees 32 cores with a quota of 1.5 CPUs starts 2 workers, not 32."""
+    from labserver.servers.processes import ProcessPoolServer
+
+    monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: 1.5)
+    assert ProcessPoolServer(root=site).workers <= 2
+    monkeypatch.setattr(limits, "cgroup_cpu_quota", lambda: None)
+    monkeypatch.setattr(limits.os, "process_cpu_count", lambda: 64, raising=False)
+    monkeypatch.setattr(limits.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert ProcessPoolServer(root=site).workers == 8  # a big host: a handful, not 64 interpreters

@@ -22,7 +22,8 @@ import requests
 from conftest import child_processes, labserver_threads, open_fds, read_response, server_side_connections
 
 from labserver.servers import BlockingPoolServer, ServerError
-from labserver.servers.processes import OWN_LISTENERS, ProcessPoolServer, usable_cpus
+from labserver.limits import usable_cpus
+from labserver.servers.processes import OWN_LISTENERS, ProcessPoolServer
 from labserver.servers.threads import ThreadPerConnectionServer
 
 HELLO = b"hello, world\n"
@@ -262,7 +263,7 @@ def test_the_pool_is_started_before_start_returns(site):
 
 
 def test_default_pool_size_is_one_worker_per_cpu(site):
-    assert ProcessPoolServer(root=site).workers == usable_cpus() >= 1
+    assert ProcessPoolServer(root=site).workers == usable_cpus(cap=8) >= 1
     with pytest.raises(ServerError):
         ProcessPoolServer(root=site, workers=0)
 

@@ -26,6 +26,7 @@ from .nonblocking import CLOSE, READ, SLEEP, SLICE, EventLoopServer
 class BusyWaitServer(EventLoopServer):
     name = "busywait"
     description = "non-blocking sockets tried in a loop that never waits: 100% CPU while idle"
+    select_based = False  # it never waits at all
 
     def __init__(self, *args, **options):
         super().__init__(*args, **options)

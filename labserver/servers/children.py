@@ -12,7 +12,6 @@ and is unsafe there; "spawn" starts a fresh interpreter, on every OS.
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import time
 from multiprocessing import resource_tracker
@@ -20,18 +19,13 @@ from multiprocessing.connection import wait
 
 from .server import ServerError, log
 
+MAX_DEFAULT_WORKERS = 8  # a 64-core host still starts a handful: each costs a whole interpreter
+
 START_TIMEOUT = 30.0  # seconds for every child to import labserver and report ready
 JOIN_TIMEOUT = 3.0  # seconds reap() waits for the children before it terminates them
 EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
           "guard (a spawned worker imports the script again), and a custom app= must be importable "
           "from a .py file (not defined in a notebook cell)")
-
-
-def usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may run on (Linux)
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def start_child(target, args, name):

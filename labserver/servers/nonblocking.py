@@ -17,7 +17,9 @@ What those event-driven models share is here too:
   deadline (idle, request or send), so a loop knows how long it may wait;
 - Waker: how stop(), or a worker thread, interrupts a loop waiting in select();
 - EventLoopServer: accepting without blocking (and, out of file descriptors,
-  without spinning), expiring deadlines, closing clients.
+  without spinning), up to as many clients as the platform lets one loop
+  watch (labserver.limits: select()'s 512 sockets on Windows, the open-file
+  limit everywhere), expiring deadlines, closing clients.
 """
 
 import heapq
@@ -30,6 +32,7 @@ import sys
 import time
 from collections import deque
 
+from ..limits import connection_cap, raise_open_files_limit
 from ..protocol import Connection, Delay, FileBody
 from .blocking import LINGER, RECV_SIZE, RecvDeadline, close_chunks, peer_name, tune_client_socket
 from .server import ACCEPT_PAUSE, Server, log
@@ -284,6 +287,9 @@ class EventLoopServer(Server):
 
     max_connections = math.inf  # clients served at once; beyond, they wait in the backlog
     burst = math.inf  # clients accepted per turn: all that wait (see CallbackServer.serve_on)
+    # Whether the loop waits in select(), which caps it at FD_SETSIZE sockets: the
+    # selectors module's loop is select() itself where there is no epoll or kqueue (Windows).
+    select_based = selectors.DefaultSelector is selectors.SelectSelector
 
     def __init__(self, *args, max_connections=None, **options):
         super().__init__(*args, **options)
@@ -303,12 +309,28 @@ class EventLoopServer(Server):
         self.waker = Waker()  # interrupt() makes it readable
         self.accept_at = 0.0  # not before then: accept() failed (out of file descriptors)
         self.listening = False  # whether the listener is in the selector (see watch_listener)
+        # What this platform lets one loop hold: past it, the loop would die (select()
+        # refuses a 513th socket on Windows) or accept() would fail (EMFILE).
+        raise_open_files_limit()
+        cap, self.cap_reason = connection_cap(self.select_based)
+        if cap is not None and cap < self.max_connections:
+            self.max_connections = cap
+        self.at_cap = 0  # times the loop reached max_connections (new clients then wait in the backlog)
+        self.capped = False  # at max_connections now
 
     def accepting(self):
         """Whether to accept now: below the cap, and not paused."""
         if self.accept_at and time.monotonic() >= self.accept_at:
             self.accept_at = 0.0  # the pause is over
-        return not self.accept_at and len(self.clients) < self.max_connections
+        if len(self.clients) < self.max_connections:
+            self.capped = False
+            return not self.accept_at
+        if not self.capped:  # counted and logged each time the cap is reached
+            self.capped = True
+            self.at_cap += 1
+            log.warning("%d connections, the most this loop may hold (%s): new clients wait in the "
+                        "listen backlog", len(self.clients), self.cap_reason or "max_connections")
+        return False
 
     def accept_clients(self):
         """Accept, without blocking, the clients waiting in the backlog; return them."""

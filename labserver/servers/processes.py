@@ -52,7 +52,8 @@ import sys
 from multiprocessing import reduction
 
 from .callbacks import CallbackServer
-from .children import reap, start_child, usable_cpus, wait_until_ready
+from ..limits import usable_cpus
+from .children import MAX_DEFAULT_WORKERS, reap, start_child, wait_until_ready
 from .server import BACKLOG, Server, ServerError, demo_site, log
 
 # Linux spreads connections over the sockets of a SO_REUSEPORT group; BSDs and
@@ -67,7 +68,7 @@ class ProcessPoolServer(Server):
 
     @property
     def default_workers(self):
-        return usable_cpus()  # one per CPU this process may run on
+        return usable_cpus(cap=MAX_DEFAULT_WORKERS)  # one per CPU it may use: affinity, container quota
 
     def __init__(self, root=None, host="127.0.0.1", port=0, app=None, workers=None, **timeouts):
         super().__init__(root, host, port, app, workers, **timeouts)

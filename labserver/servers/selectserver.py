@@ -35,6 +35,7 @@ MAX_CONNECTIONS = FD_SETSIZE - 24  # room for the listener, the waker, stdio, lo
 class SelectServer(EventLoopServer):
     name = "select"
     description = "one thread, one select() call over every socket: no CPU while idle"
+    select_based = True
 
     def __init__(self, *args, max_connections=MAX_CONNECTIONS, **options):
         if not 1 <= max_connections <= MAX_CONNECTIONS:

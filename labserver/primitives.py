@@ -315,7 +315,7 @@ def select_cost(counts=(10, 100, 500, 1000), repeat=100, timeout=60):
             "from labserver.primitives import select_cost_here\n"
             "print(json.dumps(select_cost_here([int(a) for a in sys.argv[1:-1]], int(sys.argv[-1]))))\n")
     done = subprocess.run([sys.executable, "-c", code, *map(str, counts), str(repeat)], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, encoding="utf-8", timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"the select() measurement failed:\n{done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout)

@@ -144,7 +144,7 @@ def test_the_release_is_complete_and_holds_no_hidden_check(release):
     assert sorted(p.name for p in (release / "notebooks").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
     assert (release / "labserver" / "__init__.py").is_file() and (release / "pyproject.toml").is_file()
     assert (release / "project" / "server.py").is_file(), "the project starter is missing"
-    assert ".venv/" in (release / ".gitignore").read_text() and "*.egg-info/" in (release / ".gitignore").read_text()
+    assert ".venv/" in (release / ".gitignore").read_text(encoding="utf-8") and "*.egg-info/" in (release / ".gitignore").read_text(encoding="utf-8")
     assert not (release / "labserver" / "checks" / "hidden.py").exists()
     assert not list(release.rglob("__pycache__"))
 

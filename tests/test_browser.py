@@ -90,7 +90,7 @@ def render(url, workdir):
         # A fresh profile each time: no cache, so every file really comes from the server.
         [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={workdir / 'profile'}",
          f"--screenshot={screenshot}", "--dump-dom", url],
-        capture_output=True, text=True, errors="replace", timeout=60)
+        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=60)
     assert result.returncode == 0 and screenshot.exists(), f"Chromium failed on {url}:\n{result.stderr}"
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
     return result.stdout, screenshot.read_bytes(), console

@@ -29,7 +29,7 @@ URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 def serving(*args):
     """Start `labserver serve --port 0 ARGS`; yield (process, first stdout line, url)."""
     proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         assert ready, "no output within 30 s: is the Serving line flushed?"
@@ -114,7 +114,7 @@ def test_a_signal_while_the_serving_line_is_printed(sig):
     os.set_blocking(write_end, True)
     port = free_port()
     proc = subprocess.Popen([*COMMAND, "serve", "--port", str(port), "--quiet"],
-                            stdout=write_end, stderr=subprocess.PIPE, text=True)
+                            stdout=write_end, stderr=subprocess.PIPE, text=True, encoding="utf-8")
     os.close(write_end)
     stdout = os.fdopen(read_end, "rb")
     try:
@@ -161,7 +161,7 @@ def test_explicit_host_is_shown_in_the_url():
 
 def run(*args):
     """Run the CLI to completion; subprocess.run kills it after the timeout."""
-    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, encoding="utf-8", timeout=30)
 
 
 @pytest.fixture

@@ -835,7 +835,7 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
     seen = []  # (tool, the cores it ran on), read while it runs
 
     def spy_wrk(command, **options):
-        child = psutil.Popen(command, stdout=-1, stderr=-1, text=True)
+        child = psutil.Popen(command, stdout=-1, stderr=-1, text=True, encoding="utf-8")
         seen.append(("wrk", sorted(child.cpu_affinity())))
         out, err = child.communicate()
         return calibration.subprocess.CompletedProcess(command, child.returncode, out, err)
@@ -856,7 +856,7 @@ def test_calibrate_pins_wrk_and_our_clients(monkeypatch):
 def test_generator_cost_script_runs():
     script = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "generator_cost.py")
     done = subprocess.run([sys.executable, script, "--rounds", "1", "--duration", "1", "--clients", "4"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert done.returncode == 0, done.stderr
     summary = done.stdout.split("CPU per response")[1]
     rows = [line.split() for line in summary.strip().splitlines()]

@@ -50,7 +50,7 @@ def test_registry_is_in_lesson_order():
 
 
 def test_models_command_prints_one_line_per_model():
-    result = subprocess.run([*COMMAND, "models"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([*COMMAND, "models"], capture_output=True, text=True, encoding="utf-8", timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(None, 1) for line in lines] == [[name, cls.description] for name, cls in MODELS.items()]

@@ -8,14 +8,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pyproject_dependencies():
-    text = (ROOT / "pyproject.toml").read_text()
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     block = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
     return {normalize(d) for d in re.findall(r'"([^"]+)"', block)}
 
 
 def conda_dependencies():
     deps = set()
-    text = (ROOT / "environment.yml").read_text()
+    text = (ROOT / "environment.yml").read_text(encoding="utf-8")
     for line in text.split("\ndependencies:", 1)[1].splitlines():
         match = re.fullmatch(r"\s+- ([A-Za-z0-9_.\-]+)(.*)", line)
         if match and match.group(1) not in ("python", "pip"):
@@ -40,14 +40,14 @@ def test_every_dependency_is_pinned_to_a_range():
 
 
 def test_conda_python_satisfies_requires_python():
-    conda_python = re.search(r"- python=(\d+)\.(\d+)", (ROOT / "environment.yml").read_text())
-    required = re.search(r'requires-python = ">=(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text())
+    conda_python = re.search(r"- python=(\d+)\.(\d+)", (ROOT / "environment.yml").read_text(encoding="utf-8"))
+    required = re.search(r'requires-python = ">=(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert conda_python and required
     assert tuple(map(int, conda_python.groups())) >= tuple(map(int, required.groups()))
 
 
 def test_binder_postbuild_installs_the_package():
-    assert "pip install" in (ROOT / "postBuild").read_text()
+    assert "pip install" in (ROOT / "postBuild").read_text(encoding="utf-8")
 
 
 def test_plain_pytest_runs_what_make_test_runs():

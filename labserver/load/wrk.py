@@ -90,7 +90,7 @@ def run_wrk(url, clients, duration, threads=None, cpus=None):
     try:
         if cpus:
             os.sched_setaffinity(0, cpus)  # 0: this thread only, on Linux
-        done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+        done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=duration + 60)
     except subprocess.TimeoutExpired:
         raise CalibrationError("wrk did not finish") from None
     finally:

@@ -186,6 +186,8 @@ def serve(args):
     # set explicitly because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if hasattr(signal, "SIGBREAK"):  # Windows: Ctrl-Break, and how another program interrupts us
+        signal.signal(signal.SIGBREAK, signal.default_int_handler)
     try:  # a signal may arrive at any moment from here on, even during a print
         try:
             server.start()

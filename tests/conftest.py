@@ -7,8 +7,12 @@ and the helpers several test modules use (import them: from conftest import get)
         assert client.response().status == 200
 """
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -16,6 +20,38 @@ import psutil
 import pytest
 
 from labserver import ThreadPoolServer
+
+WINDOWS = sys.platform == "win32"
+# Popen options for a child that the tests interrupt as a student would with
+# Ctrl-C: on Windows only a console event reaches another process, and only
+# one started in a process group of its own (CTRL_BREAK_EVENT; Python: SIGBREAK).
+NEW_GROUP = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS else {}
+SIGTERM_IS_A_SIGNAL = pytest.mark.skipif(WINDOWS, reason="on Windows SIGTERM is TerminateProcess: "
+                                                         "nothing the program can handle")
+
+
+def interrupt(proc):
+    """Ctrl-C for a child started with **NEW_GROUP."""
+    proc.send_signal(signal.CTRL_BREAK_EVENT if WINDOWS else signal.SIGINT)
+
+
+def readline_within(stream, seconds, what="a line"):
+    """The next line of a child's pipe, waiting at most `seconds`: select() on a pipe is POSIX-only."""
+    lines = []
+    reader = threading.Thread(target=lambda: lines.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert lines, f"no {what} within {seconds} s"
+    return lines[0]
+
+
+def symlink(link, target, target_is_directory=False):
+    """os.symlink, or a skip where the system refuses (Windows without Developer Mode)."""
+    try:
+        os.symlink(target, link, target_is_directory=target_is_directory)
+    except (OSError, NotImplementedError) as error:
+        pytest.skip(f"this system cannot create symlinks ({error}); on Windows they need Developer Mode")
+
 
 # Outside the document root, next to it: no request may ever return this.
 SECRET = b"secret outside the root: 7f3a9c2e\n"

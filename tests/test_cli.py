@@ -8,7 +8,6 @@ finally block, whatever the test's outcome.
 
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
+from conftest import NEW_GROUP, SIGTERM_IS_A_SIGNAL, WINDOWS, interrupt, readline_within
 from labserver import DEMO_SITE, ThreadPoolServer
 
 COMMAND = [sys.executable, "-m", "labserver"]
@@ -29,11 +29,9 @@ URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 def serving(*args):
     """Start `labserver serve --port 0 ARGS`; yield (process, first stdout line, url)."""
     proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", **NEW_GROUP)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        assert ready, "no output within 30 s: is the Serving line flushed?"
-        line = proc.stdout.readline()
+        line = readline_within(proc.stdout, 30, "Serving line (is it flushed?)")
         match = URL.search(line)
         assert match, f"no URL in {line!r}; stderr: {proc.stderr.read() if proc.poll() is not None else ''}"
         yield proc, line, match.group(0)
@@ -44,8 +42,8 @@ def serving(*args):
 
 
 def stop(proc, sig=signal.SIGINT):
-    """Send `sig`; return (exit status, rest of stdout, stderr)."""
-    proc.send_signal(sig)
+    """Send `sig` (SIGINT: Ctrl-C, on every OS); return (exit status, rest of stdout, stderr)."""
+    interrupt(proc) if sig == signal.SIGINT else proc.send_signal(sig)
     out, err = proc.communicate(timeout=15)
     return proc.returncode, out, err
 
@@ -77,7 +75,8 @@ def test_root_option_serves_that_folder(tmp_path):
         assert stop(proc)[0] == 0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=SIGTERM_IS_A_SIGNAL)],
+                         ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_it_cleanly_even_with_a_client_connected(sig):
     with serving("--quiet") as (proc, line, url):
         port = int(URL.search(line).group(1))
@@ -99,7 +98,9 @@ def free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=SIGTERM_IS_A_SIGNAL)],
+                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.skipif(WINDOWS, reason="needs a full pipe that os.set_blocking() can fill: POSIX pipes")
 def test_a_signal_while_the_serving_line_is_printed(sig):
     # A student's early Ctrl-C, made deterministic: stdout is a pipe that we
     # fill first, so the server's flushed print blocks until we read.

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import psutil
 import pytest
 import requests
-from conftest import labserver_threads, read_response, server_side_connections
+from conftest import labserver_threads, read_response, readline_within, server_side_connections
 
 from labserver import ServerError, ThreadPoolServer
 from labserver.servers import MODELS
@@ -48,9 +48,7 @@ def server_process(root, **options):
     proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(root), json.dumps(options)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        assert ready, "the server process did not start within 30 s"
-        yield int(proc.stdout.readline())
+        yield int(readline_within(proc.stdout, 30, "port from the server process"))
         proc.stdin.close()
         assert proc.wait(timeout=10) == 0
     finally:

@@ -51,7 +51,10 @@ def root(tmp_path_factory):
     root = base / "root"
     shutil.copytree(DEMO_SITE, root)
     (root / "big.bin").write_bytes(os.urandom(BIG_SIZE))
-    (root / "link.txt").symlink_to(base / "secret.txt")
+    try:
+        (root / "link.txt").symlink_to(base / "secret.txt")
+    except OSError:  # Windows without Developer Mode: the symlink rows have nothing to test
+        pass
     return root
 
 

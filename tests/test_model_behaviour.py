@@ -15,9 +15,9 @@ The CPU cost of busy-waiting and the GIL (processes vs threads on /cpu) are
 measured in test_early_models.py and test_thread_process_models.py.
 """
 
+import queue
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +26,7 @@ import time
 
 import psutil
 import pytest
-from conftest import read_response
+from conftest import NEW_GROUP, interrupt, read_response
 
 from labserver import DEMO_SITE
 from labserver.servers import MODELS
@@ -112,24 +112,28 @@ def test_serve_command_serves_every_model():
     """All models start together; each is fetched and stopped as soon as it
     prints its URL (so the busywait one spins only briefly)."""
     procs = {name: subprocess.Popen([*COMMAND, "serve", "--model", name, "--port", "0", "--quiet"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, **NEW_GROUP)
              for name in MODELS}
     try:
-        waiting = {proc.stdout: name for name, proc in procs.items()}
+        # Each first line as it comes, read by a thread per child (select() on pipes is POSIX-only).
+        lines = queue.Queue()
+        for name, proc in procs.items():
+            threading.Thread(target=lambda name=name, proc=proc: lines.put((name, proc.stdout.readline())),
+                             daemon=True).start()
         deadline = time.monotonic() + 60
-        while waiting:
-            ready, _, _ = select.select(list(waiting), [], [], max(0.0, deadline - time.monotonic()))
-            assert ready, f"no Serving line within 60 s from {sorted(waiting.values())}"
-            for stdout in ready:
-                name = waiting.pop(stdout)
-                proc = procs[name]
-                line = stdout.readline().decode()
-                match = URL.search(line)
-                assert match and f"with the {name} model" in line, (name, line, proc.poll())
-                with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=10) as sock:
-                    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                    assert read_response(sock) == (200, INDEX), name
-                proc.send_signal(signal.SIGINT)  # with the keep-alive connection closed: no idle wait
+        for _ in procs:
+            try:
+                name, line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError("no Serving line within 60 s from some models") from None
+            proc = procs[name]
+            line = line.decode()
+            match = URL.search(line)
+            assert match and f"with the {name} model" in line, (name, line, proc.poll())
+            with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=10) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_response(sock) == (200, INDEX), name
+            interrupt(proc)  # Ctrl-C, with the keep-alive connection closed: no idle wait
         for name, proc in procs.items():
             out, err = proc.communicate(timeout=15)
             assert proc.returncode == 0, (name, proc.returncode, err)

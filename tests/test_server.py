@@ -19,6 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import psutil
 import pytest
 import requests
+from conftest import symlink
 
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
@@ -337,7 +338,7 @@ def test_404_keeps_the_connection(server, connect):
 
 
 def test_403_for_a_symlink_out_of_the_root(server, site, connect, secret):
-    (site / "link.txt").symlink_to(site.parent / "secret.txt")
+    symlink(site / "link.txt", site.parent / "secret.txt")
     client = connect(server.port)
     client.send(get(b"/link.txt"))
     response = client.response()
@@ -471,8 +472,8 @@ TRAVERSALS = [
 
 @pytest.fixture
 def links(site):
-    (site / "link.txt").symlink_to(site.parent / "secret.txt")
-    (site / "linkdir").symlink_to(site.parent / "outside", target_is_directory=True)
+    symlink(site / "link.txt", site.parent / "secret.txt")
+    symlink(site / "linkdir", site.parent / "outside", target_is_directory=True)
 
 
 @pytest.mark.parametrize("target", TRAVERSALS, ids=[t.decode("latin-1") for t in TRAVERSALS])

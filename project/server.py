@@ -5,7 +5,7 @@ client at a time and nothing more. Grade it, then improve it until
 
     python -m labserver grade --cmd "python project/server.py --port {port} --root {root}" --source project/server.py
 
-gives full marks (lesson 09 explains each row of the table).
+gives full marks (lesson 10 explains each row of the table).
 
 The rule, which the grader checks (a server that breaks it gets zero points,
 with the reason): your own code on the standard library only (socket,

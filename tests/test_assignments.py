@@ -329,9 +329,9 @@ open("profile.txt", "w", encoding="utf-8").write(os.environ.get("LABSERVER_PROFI
 
 
 @pytest.mark.skipif(not hasattr(os, "setsid"), reason="the escaping child needs os.setsid and fork (POSIX)")
-def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_path, monkeypatch):
+def test_the_solutions_earn_every_point_lesson_10_and_the_project_included(tmp_path, monkeypatch):
     """The instructor's notebooks as a submission: every check passes through the grader, the
-    hidden ones too; lesson 09 finds ../project/server.py; the project's points come from the
+    hidden ones too; lesson 10 finds ../project/server.py; the project's points come from the
     grader's report; a process an answer left behind is killed and reported."""
     repo = tmp_path / "kit"
     shutil.copytree(KIT / "notebooks", repo / "notebooks")
@@ -343,12 +343,12 @@ def test_the_solutions_earn_every_point_lesson_09_and_the_project_included(tmp_p
     out = tmp_path / "graded"
     monkeypatch.setenv("LABSERVER_PROFILE", "lecture")  # whatever the caller has: the notebooks run in ci
     start = time.perf_counter()
-    assert main(["assignments", "hidden", "--student", str(repo), "--out", str(out), "--notebooks", "03,09"]) == 0
+    assert main(["assignments", "hidden", "--student", str(repo), "--out", str(out), "--notebooks", "03,10"]) == 0
     assert time.perf_counter() - start < 2 * BOUND
     results = json.loads((out / "kit" / "results.json").read_text(encoding="utf-8"))
     assert [(i["id"], i["passed"]) for i in results["items"]] == [
         ("03.ready_to_read", True), ("03.echo_server", True), ("03.echo_server.hidden", True),
-        ("09.serve_forever", True), ("09.serve_forever.hidden", True)]
+        ("10.serve_forever", True), ("10.serve_forever.hidden", True)]
     project = results["project"]
     assert project["points"] == PROJECT_POINTS and "of the grader's points" in project["message"]
     assert project["earned"] == round(PROJECT_POINTS * project["score"] / project["total"], 1)
@@ -375,7 +375,7 @@ def test_a_classroom_step_scores_one_exercise_from_the_results(tmp_path, capsys)
     assert main(["assignments", "score", "--results", str(path), "--step", "01.waiting_ratio"]) == 1
     assert main(["assignments", "score", "--results", str(path), "--step", "project:0.4"]) == 0
     assert main(["assignments", "score", "--results", str(path), "--step", "project:0.6"]) == 1
-    assert main(["assignments", "score", "--results", str(path), "--step", "09.nothing"]) == 1
+    assert main(["assignments", "score", "--results", str(path), "--step", "10.nothing"]) == 1
     assert "01.waiting_ratio: 0/4: no" in capsys.readouterr().out
 
 

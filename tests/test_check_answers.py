@@ -44,9 +44,11 @@ def test_the_check_judges_this_answer(answer, monkeypatch, capsys):
     module = importlib.import_module(f"labserver.checks.lesson{answer.lesson}")
     limit = 60.0
     if answer.hangs:
-        for name in DEADLINES:
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, SHORT)
+        # Lesson 05's checks run on lesson 04's loops: shorten the deadlines where they are defined.
+        for owner in {module, importlib.import_module(getattr(module, answer.check).__module__)}:
+            for name in DEADLINES:
+                if hasattr(owner, name):
+                    monkeypatch.setattr(owner, name, SHORT)
         limit = 4 * SHORT + 3  # a deadline or two, and the time to stop the call
     before = set(threading.enumerate())
     start = time.perf_counter()
@@ -76,7 +78,7 @@ def test_a_stub_is_not_written_yet_for_every_check():
         raise NotImplementedError("Exercise: replace this line with your code")
 
     for lesson, name in sorted({(a.lesson, a.check) for a in ANSWERS}):
-        if (lesson, name) in {("04", "upper_echo_async"), ("05", "head_reader")}:
+        if (lesson, name) in {("05", "upper_echo_async"), ("09", "head_reader")}:
             continue  # a coroutine function and a class: their stubs are tried through the notebooks
         check = getattr(importlib.import_module(f"labserver.checks.lesson{lesson}"), name)
         args = (stub, [{"model": "a", "clients": 1, "rps": 1.0, "cpu_pct": 1.0}]) if lesson == "08" else (stub,)

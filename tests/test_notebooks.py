@@ -116,7 +116,7 @@ def test_named_and_importing_labserver(path):
 
 # Lessons whose demos are quick; the others are covered by their own last cell,
 # nothing_left_running(), on every nbval run.
-TWICE = ["00-welcome.ipynb", "05-http-by-hand.ipynb"]
+TWICE = ["00-welcome.ipynb", "09-http-by-hand.ipynb"]
 
 
 @pytest.mark.parametrize("name", TWICE)

@@ -1,4 +1,4 @@
-"""Lesson 05 (HTTP by hand): serving files from a folder, safely.
+"""Lesson 09 (HTTP by hand): serving files from a folder, safely.
 
 StaticFiles maps a request target to a file under a document root and answers
 GET and HEAD: Content-Type from the extension, Last-Modified and ETag with

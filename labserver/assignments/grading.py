@@ -4,7 +4,7 @@ A submission is graded in a grading copy built fresh for it, never in the
 student's repository and never in the instructor's kit:
 
     OUT/kit/labserver/      the reference's package (checks, grader): the one the kernel imports
-    OUT/project/            the student's project/ folder (lesson 09 and the project grade)
+    OUT/project/            the student's project/ folder (lesson 10 and the project grade)
     OUT/notebooks/NN-...    each notebook REBUILT from the reference, executed, with its outputs
     OUT/results.json        points per exercise, messages, notes (what the grader trusts)
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 from . import CheckFailed, StudentCall, check, dribbling_peer, expect, passed, plain, run_student
-from . import lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08
+from . import lesson02, lesson03, lesson04, lesson09, lesson06, lesson07, lesson08
 
 
 @check
@@ -103,10 +103,10 @@ def upper_echo_task(task_function):
 
 @check
 def parse_request_line(parse):
-    """Lesson 05: 2000 other mutated lines."""
-    for line in lesson05.mutations(2000, seed=17):
-        expected = lesson05.core_verdict(line)
-        verdict, got = lesson05._judge(parse, line)
+    """Lesson 09: 2000 other mutated lines."""
+    for line in lesson09.mutations(2000, seed=17):
+        expected = lesson09.core_verdict(line)
+        verdict, got = lesson09._judge(parse, line)
         if expected is None:
             expect(verdict == "rejected", f"parse_request_line({line!r}) returned {got!r}; it should raise ValueError")
         else:
@@ -116,7 +116,7 @@ def parse_request_line(parse):
 
 @check
 def split_responses(split):
-    """Lesson 05: 50 responses, bodies full of CRLFs and fake heads, some without Content-Length."""
+    """Lesson 09: 50 responses, bodies full of CRLFs and fake heads, some without Content-Length."""
     rng = random.Random(5)
     data, expected = b"", []
     for _ in range(50):
@@ -125,9 +125,9 @@ def split_responses(split):
         length = b"" if status in (204, 304) else b"Content-Length: %d\r\n" % len(body)
         data += b"HTTP/1.1 %d X\r\nServer: s\r\n%s\r\n%s" % (status, length, body)
         expected.append((status, body))
-    got = lesson05._split(split, data, "50 pipelined responses")
+    got = lesson09._split(split, data, "50 pipelined responses")
     expect(got == expected, "50 pipelined responses, bodies full of CRLFs and text that looks like a head: "
-                            f"expected {lesson05._summary(expected[:3])}..., got {lesson05._summary(got[:3])}...")
+                            f"expected {lesson09._summary(expected[:3])}..., got {lesson09._summary(got[:3])}...")
     passed("split_responses cuts 50 tricky responses apart")
 
 
@@ -161,7 +161,7 @@ def winner(find_winner, rows):
 
 @check
 def serve_forever(serve_forever):
-    """Lesson 09: stop is set while every handler is still busy: serve_forever must wait for them."""
+    """Lesson 10: stop is set while every handler is still busy: serve_forever must wait for them."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop, release = threading.Event(), threading.Event()
     done = []

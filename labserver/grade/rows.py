@@ -38,7 +38,7 @@ def get_index(target):
 
 def get_every_file(target):
     """Every file, byte for byte: a truncated image or a page decoded and
-    re-encoded is a broken site (lesson 05: bodies are bytes, framed by length)."""
+    re-encoded is a broken site (lesson 09: bodies are bytes, framed by length)."""
     paths = [path for path in target.files if "%" not in path]
     for path in paths:
         file_matches(target, path, target.files[path])
@@ -159,7 +159,7 @@ def after_first(error, first):
 # Bad requests: each malformed request gets its own status, not a crash, a hang or a 200.
 
 def bad_request(target, data, expected):
-    """Lesson 05's parser rules: each row is one case your parser may miss."""
+    """Lesson 09's parser rules: each row is one case your parser may miss."""
     try:
         response = target.send_raw(data(target))
     except Failed as error:

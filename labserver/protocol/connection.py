@@ -1,4 +1,4 @@
-"""Lesson 05 (HTTP by hand): one HTTP/1.1 connection as a state machine, no I/O.
+"""Lesson 09 (HTTP by hand): one HTTP/1.1 connection as a state machine, no I/O.
 
 A server model owns the socket; this object owns the rules. The model feeds it
 whatever recv() returned and asks for the next response to send; this object

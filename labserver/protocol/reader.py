@@ -1,4 +1,4 @@
-"""Lesson 05 (HTTP by hand), the client's side: an incremental response reader with no I/O.
+"""Lesson 09 (HTTP by hand), the client's side: an incremental response reader with no I/O.
 
 The mirror of RequestParser. A client feeds it whatever recv() returned, in
 pieces of any size, and b"" once the server has closed; complete responses

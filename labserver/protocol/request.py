@@ -1,4 +1,4 @@
-"""Lesson 05 (HTTP by hand): an incremental HTTP/1.1 request parser with no I/O.
+"""Lesson 09 (HTTP by hand): an incremental HTTP/1.1 request parser with no I/O.
 
 Bytes go in as they arrive from recv(), in chunks of any size: one byte at a
 time, or several pipelined requests at once. Complete requests come out. The

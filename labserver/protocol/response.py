@@ -1,4 +1,4 @@
-"""Lesson 05 (HTTP by hand): responses as data, and their bytes on the wire.
+"""Lesson 09 (HTTP by hand): responses as data, and their bytes on the wire.
 
 An application returns a Response: a status, header fields, and a body that is
 either bytes or a slice of an open file. Serializing turns the status line and

@@ -44,6 +44,6 @@ def wrong(lesson, check, says, hangs=False):
 
 def load():
     """Every answer of every lesson."""
-    from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09  # noqa: F401
+    from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10  # noqa: F401
 
     return ANSWERS

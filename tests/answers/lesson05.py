@@ -1,130 +1,97 @@
-"""parse_request_line, HeadReader, split_responses (lesson 05)."""
+"""The upper-case echo as a generator task and as an asyncio coroutine (lesson 05)."""
 
-import re
+import time
 
 from . import right, wrong
 
-LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
+
+@right("05", "upper_echo_task")
+def task_with_a_memoryview(sock):
+    while True:
+        yield ("recv", sock)
+        data = sock.recv(65536)
+        if data == b"":
+            sock.close()
+            return
+        pending = memoryview(data.upper())
+        while len(pending):
+            yield ("send", sock)
+            pending = pending[sock.send(pending):]
 
 
-@right("05", "parse_request_line")
-def with_a_regex(line):
-    match = LINE.fullmatch(line)
-    if match is None:
-        raise ValueError(f"malformed request line {line!r}")
-    method, target, major, minor = match.groups()
-    return method.decode("ascii"), target.decode("latin-1"), (int(major), int(minor))
+def _task(sock, send_once=False, close=True):
+    while True:
+        yield "recv", sock
+        data = sock.recv(65536)
+        if not data:
+            break
+        data = data.upper()
+        while data:
+            yield "send", sock
+            if send_once == "sendall":
+                sock.sendall(data)
+                break
+            sent = sock.send(data)
+            data = b"" if send_once else data[sent:]
+    if close:
+        sock.close()
 
 
-@wrong("05", "parse_request_line", "decode the target with latin-1")
-def decodes_utf8(line):
-    method, target, version = with_a_regex(line)
-    return method, target.encode("latin-1").decode("utf-8", "replace"), version
+@wrong("05", "upper_echo_task", "Lost bytes\\? send\\(\\) may take only part")
+def sends_once(sock):
+    return _task(sock, send_once=True)  # ignores what send() returns
 
 
-@wrong("05", "parse_request_line", "raised ValueError, but the line is valid")
-def ascii_targets_only(line):
-    if max(line, default=0) > 0x7f:
-        raise ValueError("not ASCII")
-    return with_a_regex(line)
+@wrong("05", "upper_echo_task", "raised BlockingIOError")
+def sendall_on_a_full_buffer(sock):
+    return _task(sock, send_once="sendall")
 
 
-@wrong("05", "parse_request_line", "should raise ValueError: two spaces")
-def splits_on_any_whitespace(line):
-    parts = line.split()
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or len(parts[2]) != 8:
-        raise ValueError(line)
-    return parts[0].decode("latin-1"), parts[1].decode("latin-1"), (int(parts[2][5:6]), int(parts[2][7:8]))
+@wrong("05", "upper_echo_task", "kept the connection open")
+def never_closes(sock):
+    return _task(sock, close=False)
 
 
-class HeadReaderWithAList:
-    def __init__(self):
-        self.pending = bytearray()
-
-    def feed(self, data):
-        self.pending += data
-        end = self.pending.find(b"\r\n\r\n")
-        if end < 0:
-            return None
-        head = bytes(self.pending[:end + 4])
-        del self.pending[:end + 4]
-        return head
+@wrong("05", "upper_echo_task", "not a generator")
+def not_a_generator(sock):
+    return sock  # forgot every yield
 
 
-right("05", "head_reader")(HeadReaderWithAList)
+@right("05", "upper_echo_async")
+async def async_with_read_of_any_size(reader, writer):
+    while True:
+        data = await reader.read(1 << 20)
+        if not data:
+            break
+        writer.write(data.upper())
+        await writer.drain()
+    writer.close()
 
 
-class SharedBuffer:
-    buffer = b""  # a class attribute: every reader shares it
-
-    def feed(self, data):
-        SharedBuffer.buffer += data
-        end = SharedBuffer.buffer.find(b"\r\n\r\n")
-        if end == -1:
-            return None
-        head, SharedBuffer.buffer = SharedBuffer.buffer[:end + 4], SharedBuffer.buffer[end + 4:]
-        return head
+@wrong("05", "upper_echo_async", "pile up in the writer's buffer")
+async def no_drain(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data.upper())
+    writer.close()
+    await writer.wait_closed()
 
 
-wrong("05", "head_reader", "must not share their buffer")(SharedBuffer)
+@wrong("05", "upper_echo_async", "blocking the event loop, at .*time.sleep")
+async def blocks_the_loop(reader, writer):
+    time.sleep(4)  # longer than the check waits for an answer
+    while data := await reader.read(65536):
+        writer.write(data.upper())
+        await writer.drain()
+    writer.close()
 
 
-class ForgetsTheRest:
-    def __init__(self):
-        self.buffer = b""
-
-    def feed(self, data):
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end == -1:
-            return None
-        head, self.buffer = self.buffer[:end + 4], b""
-        return head
+@wrong("05", "upper_echo_async", "kept the connection open")
+async def never_closes_the_writer(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data.upper())
+        await writer.drain()
 
 
-wrong("05", "head_reader", "should return the second head")(ForgetsTheRest)
-
-
-def _split(data, require_length=False, search_text=False):
-    responses = []
-    while data:
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
-            raise ValueError("incomplete head")
-        head = data[:end].decode("latin-1")
-        status = int(head.split(" ", 2)[1])
-        if search_text:
-            found = re.search(r"Content-Length: *(\d+)", head)
-        else:
-            found = re.search(r"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", head)
-        if found is None and require_length:
-            raise ValueError("no Content-Length")
-        length = int(found.group(1)) if found else 0
-        if len(data) < end + 4 + length:
-            raise ValueError("incomplete body")
-        responses.append((status, data[end + 4:end + 4 + length]))
-        data = data[end + 4 + length:]
-    return responses
-
-
-@right("05", "split_responses")
-def with_a_regex_per_head(data):
-    return _split(data)
-
-
-@wrong("05", "split_responses", "a 304 has no body")
-def requires_content_length(data):
-    return _split(data, require_length=True)
-
-
-@wrong("05", "split_responses", "look at each header's name|case-insensitive")
-def searches_the_text(data):
-    return _split(data, search_text=True)
-
-
-@wrong("05", "split_responses", "did not return within", hangs=True)
-def never_advances(data):
-    responses = []
-    while data:
-        data.find(b"\r\n\r\n")
-    return responses
+@wrong("05", "upper_echo_async", "should be a coroutine function")
+def not_async(reader, writer):
+    pass

@@ -1,93 +1,130 @@
-"""serve_forever (lesson 09)."""
+"""parse_request_line, HeadReader, split_responses (lesson 09)."""
 
-import socket
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import re
 
 from . import right, wrong
 
-
-@right("09", "serve_forever")
-def with_select_for_the_stop(listener, handle, stop):
-    import select
-
-    threads = []
-    while not stop.is_set():
-        if select.select([listener], [], [], 0.1)[0]:
-            sock, _ = listener.accept()
-            thread = threading.Thread(target=handle, args=(sock,))
-            thread.start()
-            threads.append(thread)
-    for thread in threads:
-        thread.join()
-    return threads
+LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP/([0-9])\.([0-9])")
 
 
-def _accept_loop(listener, handle, stop, join_each=False, join_at_end=True):
-    listener.settimeout(0.2)
-    threads = []
-    while not stop.is_set():
-        try:
-            sock, _ = listener.accept()
-        except socket.timeout:
-            continue
-        threads.append(threading.Thread(target=handle, args=(sock,)))
-        threads[-1].start()
-        if join_each:
-            threads[-1].join()
-    if join_at_end:
-        for thread in threads:
-            thread.join()
-    return threads
+@right("09", "parse_request_line")
+def with_a_regex(line):
+    match = LINE.fullmatch(line)
+    if match is None:
+        raise ValueError(f"malformed request line {line!r}")
+    method, target, major, minor = match.groups()
+    return method.decode("ascii"), target.decode("latin-1"), (int(major), int(minor))
 
 
-@wrong("09", "serve_forever", "never called join\\(\\)|still running")
-def does_not_join(listener, handle, stop):
-    return _accept_loop(listener, handle, stop, join_at_end=False)
+@wrong("09", "parse_request_line", "decode the target with latin-1")
+def decodes_utf8(line):
+    method, target, version = with_a_regex(line)
+    return method, target.encode("latin-1").decode("utf-8", "replace"), version
 
 
-@wrong("09", "serve_forever", "one after another")
-def handles_in_the_loop(listener, handle, stop):
-    return _accept_loop(listener, handle, stop, join_each=True)
+@wrong("09", "parse_request_line", "raised ValueError, but the line is valid")
+def ascii_targets_only(line):
+    if max(line, default=0) > 0x7f:
+        raise ValueError("not ASCII")
+    return with_a_regex(line)
 
 
-@wrong("09", "serve_forever", "non-blocking accept\\(\\) polled in a loop")
-def polls_a_nonblocking_accept(listener, handle, stop):
-    listener.setblocking(False)
-    threads = []
-    while not stop.is_set():
-        try:
-            sock, _ = listener.accept()
-        except BlockingIOError:
-            continue
-        sock.setblocking(True)
-        threads.append(threading.Thread(target=handle, args=(sock,)))
-        threads[-1].start()
-    for thread in threads:
-        thread.join()
-    return threads
+@wrong("09", "parse_request_line", "should raise ValueError: two spaces")
+def splits_on_any_whitespace(line):
+    parts = line.split()
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/") or len(parts[2]) != 8:
+        raise ValueError(line)
+    return parts[0].decode("latin-1"), parts[1].decode("latin-1"), (int(parts[2][5:6]), int(parts[2][7:8]))
 
 
-@wrong("09", "serve_forever", "blocked in accept\\(\\)")
-def no_timeout(listener, handle, stop):
-    threads = []
-    while not stop.is_set():
-        sock, _ = listener.accept()
-        threads.append(threading.Thread(target=handle, args=(sock,)))
-        threads[-1].start()
-    for thread in threads:
-        thread.join()
-    return threads
+class HeadReaderWithAList:
+    def __init__(self):
+        self.pending = bytearray()
+
+    def feed(self, data):
+        self.pending += data
+        end = self.pending.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self.pending[:end + 4])
+        del self.pending[:end + 4]
+        return head
 
 
-@wrong("09", "serve_forever", "should return the 20 threads")
-def with_an_executor(listener, handle, stop):
-    listener.settimeout(0.2)
-    with ThreadPoolExecutor(32) as pool:
-        while not stop.is_set():
-            try:
-                sock, _ = listener.accept()
-            except socket.timeout:
-                continue
-            pool.submit(handle, sock)
-    return []
+right("09", "head_reader")(HeadReaderWithAList)
+
+
+class SharedBuffer:
+    buffer = b""  # a class attribute: every reader shares it
+
+    def feed(self, data):
+        SharedBuffer.buffer += data
+        end = SharedBuffer.buffer.find(b"\r\n\r\n")
+        if end == -1:
+            return None
+        head, SharedBuffer.buffer = SharedBuffer.buffer[:end + 4], SharedBuffer.buffer[end + 4:]
+        return head
+
+
+wrong("09", "head_reader", "must not share their buffer")(SharedBuffer)
+
+
+class ForgetsTheRest:
+    def __init__(self):
+        self.buffer = b""
+
+    def feed(self, data):
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end == -1:
+            return None
+        head, self.buffer = self.buffer[:end + 4], b""
+        return head
+
+
+wrong("09", "head_reader", "should return the second head")(ForgetsTheRest)
+
+
+def _split(data, require_length=False, search_text=False):
+    responses = []
+    while data:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            raise ValueError("incomplete head")
+        head = data[:end].decode("latin-1")
+        status = int(head.split(" ", 2)[1])
+        if search_text:
+            found = re.search(r"Content-Length: *(\d+)", head)
+        else:
+            found = re.search(r"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", head)
+        if found is None and require_length:
+            raise ValueError("no Content-Length")
+        length = int(found.group(1)) if found else 0
+        if len(data) < end + 4 + length:
+            raise ValueError("incomplete body")
+        responses.append((status, data[end + 4:end + 4 + length]))
+        data = data[end + 4 + length:]
+    return responses
+
+
+@right("09", "split_responses")
+def with_a_regex_per_head(data):
+    return _split(data)
+
+
+@wrong("09", "split_responses", "a 304 has no body")
+def requires_content_length(data):
+    return _split(data, require_length=True)
+
+
+@wrong("09", "split_responses", "look at each header's name|case-insensitive")
+def searches_the_text(data):
+    return _split(data, search_text=True)
+
+
+@wrong("09", "split_responses", "did not return within", hangs=True)
+def never_advances(data):
+    responses = []
+    while data:
+        data.find(b"\r\n\r\n")
+    return responses

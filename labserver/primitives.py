@@ -19,6 +19,8 @@ whose low descriptor numbers are free); their docstrings say why.
 
 import contextlib
 import errno
+import heapq
+import queue
 import select
 import selectors
 import socket
@@ -362,3 +364,156 @@ def select_fd_limit():
         peer.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     return result
+
+
+# Lesson 04: completion callbacks, the slides' q_recv(sock, done).
+
+class CompletionLoop:
+    """The slides' asynchronous non-blocking I/O, for real, on every OS:
+
+        loop.q_recv(sock, done)   # returns at once
+        ...                       # do something else in the program
+        def done(data): ...       # called later, on the loop's thread: the data is there
+
+    Where a selector loop (lesson 03, CallbackServer) waits for *readiness*
+    and then calls recv() itself, here the recv() is done for us, and we are
+    told when it has *completed*: a proactor, not a reactor. The kernel does
+    that with Windows' I/O completion ports or Linux's io_uring; here a helper
+    thread makes the blocking recv() and hands (done, data) to the loop through
+    a queue, then wakes the loop's select() with one byte on a socket pair.
+    That is how glibc implements POSIX AIO (aio_read) on Linux: with threads.
+
+    The loop runs callbacks one at a time on its own thread (run()), so done()
+    never races the rest of the program. call_later(delay, f) adds a timer,
+    the "something else" the loop does while recv()s are in flight."""
+
+    def __init__(self):
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = socket.socketpair()  # a helper's byte wakes select()
+        self.wake_r.setblocking(False)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.completed = queue.SimpleQueue()  # (done, data) from the helpers, in the order they finished
+        self.helpers = set()  # threads with a recv() in flight
+        self.timers = []  # heap of (when, order, function)
+        self.order = 0
+        self.thread = None  # the thread that runs the loop, once run() is called
+
+    def q_recv(self, sock, done, bufsize=65536):
+        """Ask for up to bufsize bytes of sock; return at once. Later, on the
+        loop's thread, done(data) is called: data as recv() returned it (b""
+        when the peer has closed), or the OSError recv() raised."""
+        def recv_in_background():
+            try:
+                data = sock.recv(bufsize)  # blocks this helper thread, not the loop
+            except OSError as error:
+                data = error
+            self.completed.put((done, data, threading.current_thread()))
+            with contextlib.suppress(OSError):  # the loop was closed meanwhile: nobody to wake
+                self.wake_w.send(b"\0")
+
+        helper = threading.Thread(target=recv_in_background, name="labserver-q_recv", daemon=True)
+        self.helpers.add(helper)
+        helper.start()
+
+    def call_later(self, delay, function):
+        """Call function() on the loop's thread in `delay` seconds."""
+        self.order += 1
+        heapq.heappush(self.timers, (time.monotonic() + delay, self.order, function))
+
+    def pending(self):
+        return bool(self.helpers or self.timers)
+
+    def run(self, until=None, timeout=10.0):
+        """Run callbacks until nothing is pending (or until() is true, or
+        `timeout` seconds have passed); returns True if it finished in time."""
+        self.thread = threading.current_thread()
+        give_up = time.monotonic() + timeout
+        while self.pending() and not (until and until()):
+            now = time.monotonic()
+            if now >= give_up:
+                return False
+            wait = give_up - now
+            if self.timers:
+                wait = min(wait, max(0.0, self.timers[0][0] - now))
+            for _key, _mask in self.selector.select(wait):  # sleeps: no recv() here, only the waker
+                with contextlib.suppress(BlockingIOError):
+                    self.wake_r.recv(1024)
+            while not self.completed.empty():  # every recv() that has completed: call its done()
+                done, data, helper = self.completed.get()
+                helper.join()  # it has finished its work: wait the microsecond until it has exited
+                self.helpers.discard(helper)
+                done(data)
+            while self.timers and self.timers[0][0] <= time.monotonic():
+                heapq.heappop(self.timers)[2]()
+        return True
+
+    def close(self, wait=2.0):
+        """Close the loop; wait up to `wait` s for helpers still in recv()
+        (they end when their socket receives data, or is closed or shut down)."""
+        for helper in list(self.helpers):
+            helper.join(wait)
+        self.selector.close()
+        self.wake_r.close()
+        self.wake_w.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def completion_recv(delay=0.3, tick=0.05):
+    """q_recv(sock, done) with a peer that sends after `delay` s, while a timer
+    ticks every `tick` s on the loop: the program does other work, and done()
+    is called on the loop's thread once the data has arrived.
+    Returns {'events', 'ticks_before_done', 'done_on_loop_thread', 'data',
+    'q_recv_s', 'done_after_s'}."""
+    events, result = [], {"ticks_before_done": 0, "done_on_loop_thread": None, "data": None}
+    sock, peer = socket.socketpair()
+    start = time.perf_counter()
+
+    def at():
+        return f"{time.perf_counter() - start:6.3f} s"
+
+    def done(data):  # runs on the loop's thread, after the helper's recv() returned
+        result.update(data=data, done_after_s=time.perf_counter() - start,
+                      done_on_loop_thread=threading.current_thread() is loop.thread)
+        events.append(f"{at()}  done({data!r}) called, on the loop's thread: {result['done_on_loop_thread']}")
+
+    def other_work():
+        if result["data"] is None:
+            result["ticks_before_done"] += 1
+            loop.call_later(tick, other_work)
+
+    timer = send_later(peer, delay)
+    try:
+        with CompletionLoop() as loop:
+            loop.q_recv(sock, done)  # returns at once: a helper thread does the recv()
+            result["q_recv_s"] = time.perf_counter() - start
+            events.append(f"{at()}  q_recv(sock, done) returned")
+            loop.call_later(tick, other_work)
+            loop.run()
+            events.append(f"{at()}  the loop did other work {result['ticks_before_done']} times while it waited")
+    finally:
+        timer.join()
+        sock.close()
+        peer.close()
+    return {"events": events, **result}
+
+
+def event_loop_kind():
+    """The class of asyncio's default event loop here, and whether it is a
+    proactor (completion-based: IOCP, Windows' default since Python 3.8) or a
+    reactor (readiness-based: a selector, epoll on Linux, kqueue on macOS)."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        name = type(loop).__name__
+        proactor = hasattr(asyncio, "ProactorEventLoop") and isinstance(loop, asyncio.ProactorEventLoop)
+    finally:
+        loop.close()
+    with selectors.DefaultSelector() as default:  # what a SelectorEventLoop sleeps in
+        waits_in = "I/O completion ports (IOCP)" if proactor else type(default).__name__
+    return {"loop": name, "proactor": proactor, "waits_in": waits_in}

@@ -4,6 +4,7 @@ and closes every socket it made.
 Time bounds are generous: the tests share two cores with whatever else runs.
 """
 
+import sys
 import threading
 
 import psutil
@@ -111,3 +112,46 @@ def test_server_cpu_percent_tells_a_busy_wait_from_select():
     assert spinning["cpu_pct"] > 10  # less than 100 on a shared machine, but far from 0
     assert idle["cpu_pct"] < 5
     assert 8 <= light["requests"] <= 11 and light["cpu_pct"] < 20
+
+
+# Lesson 04: the completion-style q_recv(sock, done).
+
+def test_q_recv_returns_at_once_and_done_runs_on_the_loop_after_the_data_while_the_loop_works():
+    result = primitives.completion_recv(delay=0.3, tick=0.05)
+    assert result["data"] == b"hello"  # the data, intact
+    assert result["q_recv_s"] < 0.2  # q_recv returned long before the data came
+    assert result["done_after_s"] >= 0.28  # done was called after the data arrived
+    assert result["done_on_loop_thread"] is True  # on the loop's thread, not the helper's
+    assert result["ticks_before_done"] >= 2  # the loop ran timers while the recv() was in flight
+
+
+def test_q_recv_passes_big_data_intact_and_b_empty_on_close_and_leaves_no_thread():
+    sock, peer = primitives.socket.socketpair()
+    got, threads_seen = [], set()
+    try:
+        with primitives.CompletionLoop() as loop:
+            def done(data):
+                got.append(data)
+                threads_seen.add(threading.current_thread())
+                if data:
+                    loop.q_recv(sock, done)  # the next piece, chained from the callback
+
+            loop.q_recv(sock, done)
+            payload = bytes(range(256)) * 4096  # 1 MiB, sent by another thread
+            sender = threading.Thread(target=lambda: (peer.sendall(payload), peer.shutdown(primitives.socket.SHUT_WR)))
+            sender.start()
+            assert loop.run(timeout=10)
+            sender.join()
+            assert threads_seen == {loop.thread}
+            assert not loop.helpers
+    finally:
+        sock.close()
+        peer.close()
+    assert b"".join(got) == payload and got[-1] == b""
+    assert not [t for t in threading.enumerate() if t.name == "labserver-q_recv"]
+
+
+def test_event_loop_kind_names_the_platforms_loop():
+    kind = primitives.event_loop_kind()
+    assert kind["proactor"] == (sys.platform == "win32")  # IOCP: Windows' default loop since Python 3.8
+    assert kind["loop"].endswith("EventLoop")

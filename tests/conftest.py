@@ -8,7 +8,6 @@ and the helpers several test modules use (import them: from conftest import get)
 """
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import psutil
 import pytest
 
 from labserver import ThreadPoolServer
+from labserver.protocol import ReceivedResponse, ResponseReader
 
 WINDOWS = sys.platform == "win32"
 # Popen options for a child that the tests interrupt as a student would with
@@ -79,81 +79,53 @@ def server(site):
         yield srv
 
 
-class RawResponse:
-    def __init__(self, status, reason, headers, body):
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # [(lowercase name, value)] in order
-        self.body = body
+class RawResponse(ReceivedResponse):
+    """A response read by labserver.protocol's ResponseReader, with a stricter header()."""
 
-    def header(self, name):
+    def header(self, name, default=None):
         """The value of a header that must appear at most once, or None."""
-        values = [v for n, v in self.headers if n == name.lower()]
+        values = [value for key, value in self.headers if key == name.lower()]
         assert len(values) <= 1, f"{name} appears {len(values)} times"
-        return values[0] if values else None
-
-    def __repr__(self):
-        return f"<RawResponse {self.status} {self.reason} {self.headers} {self.body[:80]!r}>"
-
-
-STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3}) ([^\r\n]*)")
+        return values[0] if values else default
 
 
 class RawClient:
-    """One TCP connection: send any bytes, read back exactly one response at a time."""
+    """One TCP connection: send any bytes, read back exactly one response at a time.
+
+    The framing is read by labserver.protocol's ResponseReader, the client side
+    of the kit's HTTP core, so the tests need no parser of their own."""
 
     def __init__(self, port, timeout=10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.timeout = timeout
-        self.buf = b""
+        self.reader = ResponseReader()
 
     def send(self, data):
         self.sock.sendall(data)
 
-    def _fill(self):
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise EOFError(f"server closed the connection; unparsed bytes: {self.buf[:200]!r}")
-        self.buf += data
-
     def response(self, head=False):
         """The next response; `head=True` for the answer to HEAD (no body)."""
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head_bytes, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head_bytes.split(b"\r\n")
-        match = STATUS_LINE.fullmatch(lines[0])
-        assert match, f"bad status line {lines[0]!r}"
-        headers = []
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            assert colon and name and name == name.strip(), f"bad header line {line!r}"
-            headers.append((name.decode("ascii").lower(), value.strip().decode("latin-1")))
-        response = RawResponse(int(match.group(1)), match.group(2).decode("latin-1"), headers, b"")
-        length = response.header("content-length")
-        if head or response.status in (204, 304) or 100 <= response.status < 200:
-            return response
-        assert length is not None, f"no Content-Length in {response!r}"
-        while len(self.buf) < int(length):
-            self._fill()
-        response.body, self.buf = self.buf[: int(length)], self.buf[int(length):]
-        return response
+        self.reader.expect("HEAD" if head else "GET")
+        while (response := self.reader.next_response()) is None:
+            if self.reader.closed:
+                raise EOFError("server closed the connection before a whole response")
+            self.reader.feed(self.sock.recv(1 << 16))
+        # The kit's servers frame every body by its length: a body that ends at the close would be a bug.
+        assert response.framing in ("length", "none"), f"a body framed by {response.framing!r}"
+        return RawResponse(**vars(response))
 
     def closed_by_server(self, timeout=5.0):
         """True if the server closes (EOF or reset) within `timeout` without
         sending anything more; False if the connection is still open then."""
-        assert not self.buf, f"unexpected extra bytes {self.buf[:200]!r}"
+        assert not self.reader.has_partial_response, "unexpected extra bytes"
         deadline = time.monotonic() + timeout
         try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
+            while (left := deadline - time.monotonic()) > 0:
                 self.sock.settimeout(left)
                 data = self.sock.recv(1 << 16)
-                if not data:
-                    return True
-                raise AssertionError(f"unexpected extra bytes {data[:200]!r}")
+                assert not data, f"unexpected extra bytes {data[:200]!r}"
+                return True
+            return False
         except socket.timeout:
             return False
         except ConnectionResetError:

@@ -15,6 +15,7 @@ what a child process can and cannot change, /cpu requests from several
 clients, and the GIL's switch interval.
 """
 
+import asyncio
 import http.client
 import multiprocessing
 import os
@@ -404,3 +405,57 @@ def start_workers(executor, workers, timeout=60.0):
         # Short waits keep each worker busy, so the next job goes to another one.
         pids |= set(executor.map(_pid_after, [0.05] * workers))
     return pids
+
+
+# Lesson 05: a blocking call inside an event loop, and run_in_executor.
+
+
+def blocking_calls_on_a_loop(calls=5, ms=200, offload=False):
+    """`calls` coroutines on one asyncio event loop each make a blocking call
+    of `ms` ms (time.sleep, as /block does), all at once, while a heartbeat
+    coroutine ticks every 10 ms. offload=True hands each call to the loop's
+    default thread pool (`await loop.run_in_executor(None, ...)`) instead.
+    Returns the wall time until all calls are done and the longest gap
+    between two heartbeats: how long the loop served nobody. The loop runs in
+    a thread of its own (a notebook's thread already runs one), with
+    asyncio.run(), which shuts the thread pool down before it returns."""
+
+    async def handler():
+        if offload:
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, ms / 1000)  # a pool thread waits
+        else:
+            time.sleep(ms / 1000)  # the loop's own thread waits: every other coroutine waits too
+
+    async def heartbeat(stop, gaps):
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def main():
+        stop, gaps = asyncio.Event(), []
+        beat = asyncio.create_task(heartbeat(stop, gaps))
+        await asyncio.sleep(0.05)  # the heartbeat is going
+        start = time.perf_counter()
+        await asyncio.gather(*(handler() for _ in range(calls)))
+        wall = time.perf_counter() - start
+        stop.set()
+        await beat
+        return {"wall_s": wall, "longest_gap_s": max(gaps)}
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = asyncio.run(main())
+        except BaseException as error:  # raised again in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="labserver-asyncio-demo")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

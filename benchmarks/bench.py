@@ -18,6 +18,9 @@ each workload and column shows, and why the method is what it is):
 * A newcomer probe connects every 0.25 s during each run and times one
   request: wrk never counts a request that is not answered at all.
 * Memory: each server freshly started, alone, with 1000 idle keep-alive connections.
+* Open loop (benchmarks/open_loop.py): 1 KiB offered at fixed rates to select,
+  threadpool and processes, latency counted from when each request was due;
+  the report gives the rate at which each model's p99 passes 20 ms.
 
 Everything that measures is labserver's own: the wrk runner, the generator and
 the process-tree monitor of labserver.load, the child processes of
@@ -58,6 +61,8 @@ from labserver.load.wrk import CalibrationError, run_wrk, wrk_path  # noqa: E402
 from labserver.limits import raise_open_files_limit  # noqa: E402
 from labserver.protocol import ResponseError, ResponseReader  # noqa: E402
 from labserver.servers import MODELS  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import open_loop  # noqa: E402  (the open-loop point: benchmarks/open_loop.py)
 
 STDLIB, NGINX = "stdlib", "nginx"  # the references of the "x stdlib" and "x nginx" ratios
 SEQUENTIAL = ("iterative", "busywait")  # serve one connection at a time / spin: not "concurrent"
@@ -792,6 +797,8 @@ def parse_args(argv=None):
     parser.add_argument("--cpu-ms", type=positive_int, default=5, help="ms of CPU per /cpu request (default 5)")
     parser.add_argument("--idle-connections", type=positive_int, default=1000,
                         help="connections held open in the memory phase (default 1000)")
+    parser.add_argument("--no-open-loop", dest="open_loop", action="store_false",
+                        help="skip the open-loop point (a rate sweep on 1 KiB for select, threadpool, processes)")
     parser.add_argument("--check-targets", action="store_true", help="exit with status 1 when a target is missed")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, metavar="DIR",
                         help="where to write the JSON and CSV files (default benchmarks/results)")
@@ -859,6 +866,8 @@ def main(argv=None):
                 rows = summarise(records, servers, args.workloads)
         if args.idle:
             idle_rows = run_idle_phase(specs, root, Path(tmp), args.idle_connections)
+    open_models = [m for m in open_loop.MODELS_MEASURED if m in args.models]
+    open_rows = open_loop.run(open_models, duration=args.duration) if args.open_loop and open_models else []
     minutes = (time.monotonic() - began) / 60
     if rows:
         print_table(rows)
@@ -870,8 +879,10 @@ def main(argv=None):
     print_matrix(rows, idle_rows, args.workloads, [s.name for s in specs])
     checks = check_targets(rows, [s.name for s in specs])
     print_targets(checks)
+    if open_rows:
+        print("\n" + open_loop.report(open_rows))
     settings["minutes"] = round(minutes, 1)
-    stem = write_results(args.out, {"machine": info, "settings": settings, "summary": rows, "idle": idle_rows,
+    stem = write_results(args.out, {"machine": info, "settings": settings, "summary": rows, "idle": idle_rows, "open_loop": open_rows,
                           "targets": [dict(zip(("target", "status", "value"), c)) for c in checks],
                           "runs": records}, rows, idle_rows)
     print(f"\n{minutes:.1f} min. Results: {stem}.json and .csv")

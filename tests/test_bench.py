@@ -66,3 +66,40 @@ def test_a_short_run_measures_every_server_side_by_side(tmp_path):
     assert all(r["connected"] == 50 for r in document["idle"])
     assert "Summary: req/s" in done.stdout and "Targets:" in done.stdout
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before  # every server stopped
+
+
+OPEN_LOOP = Path(__file__).resolve().parent.parent / "benchmarks" / "open_loop.py"
+spec = importlib.util.spec_from_file_location("open_loop", OPEN_LOOP)
+open_loop = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(open_loop)
+
+
+def point(model, rate, p99, limited=False):
+    return {"model": model, "rate": rate, "p99_ms": p99, "generator_limited": limited, "unanswered": 3}
+
+
+def test_the_open_loop_point_finds_where_p99_crosses_20_ms():
+    rows = [point("select", 1000, 2.0), point("select", 4000, 25.0), point("select", 2000, 19.9),
+            point("threadpool", 1000, 3.0), point("threadpool", 2000, 80.0, limited=True),
+            point("threadpool", 4000, None),
+            point("processes", 1000, 1.0), point("processes", 4000, 4.0)]
+    assert open_loop.crossing(rows) == {"select": 4000, "threadpool": 4000, "processes": None}
+    text = open_loop.report(rows)
+    assert "generator could not keep the rate" in text and "processes: p99 above 20 ms not within" in text
+
+
+def test_the_open_loop_point_runs_for_real():
+    rows = open_loop.run(models=["select"], rates=[500], duration=1.0)
+    assert [(r["model"], r["rate"]) for r in rows] == [("select", 500)]
+    assert rows[0]["sent_rps"] > 250 and rows[0]["p99_ms"] is not None
+
+
+def test_the_open_loop_script_refuses_bad_arguments(capsys):
+    for argv in (["--models", "nope"], ["--rates", "fast"], ["--rates", "0"], ["--duration", "-1"]):
+        try:
+            open_loop.parse_args(argv)
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"{argv} accepted")
+    assert "unknown model" in capsys.readouterr().err

@@ -95,6 +95,32 @@ def echo_server(echo_server):
 
 
 @check
+def upper_echo(callback):
+    """Lesson 04: eight clients of one selector loop, speaking in a random order, two leaving in the middle."""
+    rng = random.Random(4)
+    loop, clients = lesson04.SelectorLoop(callback), []
+    try:
+        for _ in range(8):
+            clients.append(loop.connect())
+        here = list(range(8))
+        for turn in range(3):
+            speakers = rng.sample(here, len(here))
+            messages = {i: f"turn {turn}, client {i}: {rng.random()}\n".encode() for i in speakers}
+            for i in speakers:  # all of them send before anyone reads
+                clients[i].send(messages[i])
+            for i in rng.sample(speakers, len(speakers)):
+                lesson04._receive(loop, clients, i, messages[i], f"turn {turn}, eight clients sent at once; ")
+            leaving = here.pop(rng.randrange(len(here)))
+            lesson04._goodbye(loop, clients, leaving)
+            loop.after_goodbye()
+    finally:
+        for client in clients:
+            client.close()
+        loop.close()
+    passed("the callback serves eight clients in a random order while some leave")
+
+
+@check
 def upper_echo_task(task_function):
     """Lesson 04: the generator task, with a 1 MiB message through a full buffer."""
     lesson04._conversation(lesson04.Scheduler(task_function), big=lesson04.HUGE)
@@ -147,16 +173,27 @@ def time_burns(time_burns):
 
 
 @check
-def winner(find_winner, rows):
+def cpu_per_request(cpu_us_per_request, rows):
     """Lesson 08: ten more made-up sweeps."""
     for seed in range(10, 20):
-        trial = lesson08._made_up(seed)
-        most, last = lesson08._largest(trial)
-        best = max(row["rps"] for row in last)
-        tied = {row["model"] for row in last if row["rps"] == best}
-        got = StudentCall(find_winner, ([dict(r) for r in trial],)).run(5.0)
-        expect(got in tied and plain(got, str), f"made-up rows ({seed}): expected one of {sorted(tied)}, got {got!r:.40}")
-    passed("find_winner is right on ten more made-up sweeps")
+        trial = lesson08.made_up_costs(seed)
+        expected = {(r["model"], r["clients"]): lesson08.cost_us(r) for r in trial if lesson08.cost_us(r) is not None}
+        got = StudentCall(cpu_us_per_request, ([dict(r) for r in trial],)).run(5.0)
+        expect(plain(got, dict) and set(got) == set(expected)
+               and all(plain(got[k], int, float) and abs(got[k] - v) <= 0.01 * v for k, v in expected.items()),
+               f"made-up rows ({seed}): expected {expected!r:.80}..., got {got!r:.80}")
+    passed("cpu_us_per_request is right on ten more made-up sweeps")
+
+
+@check
+def stops_scaling(stops_scaling, rows):
+    """Lesson 08: ten more made-up sweeps."""
+    for seed in range(10, 20):
+        trial = lesson08.made_up_lines(seed)
+        expected = lesson08.knees(trial)
+        got = StudentCall(stops_scaling, ([dict(r) for r in trial],)).run(5.0)
+        expect(got == expected and plain(got, dict), f"made-up rows ({seed}): expected {expected}, got {got!r:.80}")
+    passed("stops_scaling is right on ten more made-up sweeps")
 
 
 @check
@@ -194,3 +231,59 @@ def serve_forever(serve_forever):
                                "waiting for them: join() every thread before you return")
     expect(len(done) == 5, f"5 clients connected; {len(done)} were handled")
     passed("serve_forever waits for busy handlers after stop")
+
+
+@check
+def serve_echo(serve_echo):
+    """Lesson 01: five clients connect at once (four wait in the backlog), each speaks in random
+    pieces; one sends 200 KB while it reads the echo; n=5, then serve_echo returns."""
+    from . import lesson01
+
+    rng = random.Random(7)
+    messages = [bytes(rng.randrange(256) for _ in range(rng.choice([1, 50, 3000]))) for _ in range(4)]
+    messages.insert(2, bytes(rng.randrange(256) for _ in range(200_000)))
+    results = [None] * len(messages)
+
+    def client(number, sock, message):
+        def send():
+            pieces = random.Random(number)
+            try:
+                at = 0
+                while at < len(message):
+                    piece = pieces.choice([1, 7, 1000, 30_000])
+                    sock.sendall(message[at:at + piece])
+                    at += piece
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the check gave up and closed the socket: the failure says why
+
+        sender = threading.Thread(target=send, name="labserver-check-sender", daemon=True)
+        sender.start()  # and read meanwhile: a server that echoes while we send never fills a buffer
+        got, how = lesson01._read(sock, len(message), wait=8.0)
+        results[number] = (got, how, how != "silent" and lesson01._closed(sock, 3.0))
+        sender.join(3.0)
+
+    with lesson01.EchoRun(serve_echo, len(messages)) as run:
+        run.listening()
+        socks = [run.connect(number + 1) for number in range(len(messages))]
+        talkers = [threading.Thread(target=client, args=(i, sock, m), name="labserver-check-client", daemon=True)
+                   for i, (sock, m) in enumerate(zip(socks, messages))]
+        for thread in talkers:
+            thread.start()
+        for thread in talkers:
+            thread.join(15.0)
+        for number, (message, result) in enumerate(zip(messages, results), 1):
+            got, how, closed = result or (b"", "silent", False)
+            if got != message and how == "closed":
+                raise CheckFailed(f"5 clients connected at once; client {number} sent {len(message):,} bytes in "
+                                  f"random pieces, got {len(got):,} back, and then its connection was closed: echo "
+                                  f"until recv() returns b'', not what one recv() returned")
+            if got != message:
+                run.trouble(f"5 clients connected at once; client {number} sent {len(message):,} bytes in random "
+                            f"pieces and got {len(got):,} back" + (", then the connection closed" if how == "closed" else ""))
+            if not closed:
+                run.trouble(f"client {number} had its echo and closed its side, but its connection was never closed")
+        if not run.attempt.wait(lesson01.WAIT):
+            run.trouble("all 5 clients had come and gone, but serve_echo(5, ready) did not return")
+        run.attempt.raise_error("serve_echo")
+    passed("serve_echo serves 5 clients that arrived together, 200 KB included, and returns")

@@ -5,6 +5,12 @@ follow: the first client speaks and leaves before the others connect, the
 last to connect speaks first, one client sends its message in pieces and
 another 20 KB at once, one leaves in the middle, and everyone falls silent
 for a while (a loop that polls select() with timeout 0 shows up as CPU).
+
+nonblocking_echo_server gets the same conversation, plus a client that sends
+1 MiB and reads nothing for a while, through small socket buffers: the reply
+no longer fits, and a server that waits in sendall() for that client stops
+serving the others. A right answer keeps what send() did not take and waits
+for the write list; the check reads the whole 1 MiB back, byte for byte.
 """
 
 import contextlib
@@ -12,78 +18,12 @@ import socket
 import threading
 import time
 
-from . import SPINNING, CheckFailed, StudentCall, WatchedSocket, check, expect, hang_message, passed, run_student
+from . import SPINNING, CheckFailed, StudentCall, WatchedSocket, check, describe, expect, hang_message, passed
 
 REPLY_TIMEOUT = 2.0  # seconds a check client waits for its echo
-DEADLINE = 4.0  # seconds for one ready_to_read() call
+BIG = 1024 * 1024  # what the slow reader sends before it reads anything
+BUFFER = 8192  # the server's send buffer and the slow reader's receive buffer: the reply backs up at once
 POLLS = 5000  # times select() may look at one socket in this conversation (a loop that sleeps needs ~100)
-
-
-@contextlib.contextmanager
-def socket_pairs(n):
-    """n connected pairs (ours, theirs), ours WatchedSockets; all closed on exit."""
-    pairs = [socket.socketpair() for _ in range(n)]
-    pairs = [(WatchedSocket(ours), theirs) for ours, theirs in pairs]
-    try:
-        yield pairs
-    finally:
-        for ours, theirs in pairs:
-            ours.close()
-            theirs.close()
-
-
-def indexes(result, socks):
-    """The student's answer as sorted indexes into socks (or None if it is not a collection of them)."""
-    try:
-        found = [next(i for i, sock in enumerate(socks) if sock is item) for item in result]
-    except (TypeError, StopIteration):
-        return None
-    return sorted(found)
-
-
-def _ready(function, socks, timeout, doing):
-    start = time.perf_counter()
-    got = run_student(function, socks, timeout, deadline=DEADLINE, sockets=socks, doing=doing)
-    return got, time.perf_counter() - start
-
-
-@check
-def ready_to_read(ready_to_read):
-    """ready_to_read(socks, timeout) returns the sockets that have data waiting,
-    as soon as one has, or an empty list after `timeout` seconds."""
-    with socket_pairs(6) as pairs:
-        socks = [sock for sock, _ in pairs]
-        for i in (1, 4):
-            pairs[i][1].send(b"hello")
-        got, took = _ready(ready_to_read, socks, 2.0, "data waited in sockets 1 and 4 of 6")
-        found = indexes(got, socks)
-        expect(not (isinstance(got, tuple) and len(got) == 3 and found is None),
-               "you returned all three lists select() gives back; return only the first: ready to read")
-        expect(found is not None, f"expected a list of the sockets you were given, got {got!r:.80}")
-        expect(found == [1, 4], f"data waits in sockets 1 and 4 of 6: expected those two, got sockets {found}")
-        expect(took < 1.0, f"two sockets were ready already, but ready_to_read took {took:.2f} s")
-        expect(socks[1].recv_calls == 0 and socks[4].recv_calls == 0,
-               "ready_to_read took the data out of the sockets: it should only find the ready sockets "
-               "and leave recv() to its caller")
-        socks[1].quietly().recv(1024)
-        socks[4].quietly().recv(1024)
-
-        got, took = _ready(ready_to_read, socks, 0.2, "no socket had data, timeout 0.2 s")
-        expect(indexes(got, socks) == [], f"no socket has data: expected an empty list, got {got!r:.80}")
-        expect(took >= 0.15, f"nothing was ready and ready_to_read returned after {took:.2f} s: "
-                             "pass the timeout to select() so that it waits")
-        expect(took < 1.0, f"with timeout=0.2, ready_to_read returned after {took:.2f} s")
-
-        timer = _later(0.2, pairs[2][1].send, b"late")
-        try:
-            got, took = _ready(ready_to_read, socks, 3.0, "socket 2 of 6 got data after 0.2 s")
-        finally:
-            timer.cancel()
-            timer.join()
-        expect(indexes(got, socks) == [2], f"socket 2 got data after 0.2 s: expected [socket 2], got {got!r:.80}")
-        expect(took < 1.5, f"socket 2 was ready after 0.2 s, but ready_to_read returned after {took:.2f} s: "
-                           "select() returns as soon as one socket is ready")
-    passed("ready_to_read finds exactly the ready sockets, sleeps until one is ready, and honours its timeout")
 
 
 def _later(delay, function, *args):
@@ -100,9 +40,14 @@ def _later(delay, function, *args):
 class EchoConversation:
     """The check's clients of a student's echo_server(listener, n), running in a helper thread."""
 
-    def __init__(self, echo_server, n):
+    def __init__(self, echo_server, n, send_buffer=None):
         self.n = n
-        self.listener = WatchedSocket(socket.create_server(("127.0.0.1", 0)))
+        listener = socket.socket()
+        if send_buffer:  # accepted sockets inherit it: a big reply does not fit at once
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        self.listener = WatchedSocket(listener)
         self.attempt = StudentCall(echo_server, (self.listener, n), "echo_server()")
         self.clients = {}  # number -> socket
 
@@ -213,3 +158,114 @@ def echo_server(echo_server):
     passed("echo_server served 4 clients in one thread, in the order they spoke, slept while they were silent, "
            "and returned when all had left")
 
+
+
+def _blocked_sending(talk):
+    """The server-side socket the student's thread is stuck sending to in blocking mode, if any."""
+    return next((sock for sock in talk.listener.accepted
+                 if sock.busy in ("send", "sendall") and sock.gettimeout() != 0), None)
+
+
+def _nonblocking_trouble(talk, headline):
+    """Fail with what a non-blocking server typically got wrong, else as echo_server's check does."""
+    talk.attempt.wait(0.05)
+    if _blocked_sending(talk) is not None:
+        talk.attempt.stop([talk.listener])
+        raise CheckFailed(f"{headline}: your server was blocked in sendall() to the client that was not "
+                          f"reading, whose buffers were full, so nobody else was served. select() said that "
+                          f"socket could take *some* bytes, not all of them. Make the client sockets "
+                          f"non-blocking, send() what fits, keep the rest, and put the socket in select()'s "
+                          f"write list until its rest is sent")
+    error = talk.attempt.error
+    if not talk.attempt.thread.is_alive() and error is not None and not isinstance(error, NotImplementedError):
+        hint = ""
+        if isinstance(error, BlockingIOError):
+            hint = (": sendall() (or recv()) on a non-blocking socket raises BlockingIOError when it cannot go "
+                    "on: call send() once, keep the bytes it did not take, and send them when select() says "
+                    "the socket is writable")
+        elif isinstance(error, (ValueError, OSError)) and ("-1" in str(error) or getattr(error, "errno", 0) == 9):
+            hint = (": a socket you closed is still in a list you give select(). When a client leaves, "
+                    "remove its socket from every list and dict (readers, writers, what is left to send)")
+        raise CheckFailed(f"{headline}: {describe(error, 'nonblocking_echo_server')}{hint}")
+    EchoConversation.trouble(talk, headline)
+
+
+def _slow_reader(talk, number):
+    """Client `number` with a small receive buffer, set before connect()."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
+    sock.settimeout(REPLY_TIMEOUT)
+    try:
+        sock.connect(talk.listener.getsockname()[:2])
+    except OSError as error:
+        sock.close()
+        _nonblocking_trouble(talk, f"client {number} could not connect ({error})")
+    talk.clients[number] = sock
+    return sock
+
+
+@check
+def nonblocking_echo_server(echo_server):
+    """nonblocking_echo_server(listener, n): echo_server, with a client that
+    sends 1 MiB and reads nothing for a while; the others must still be served."""
+    message = bytes(range(256)) * (BIG // 256)
+    with EchoConversation(echo_server, 3, send_buffer=BUFFER) as talk:
+        talk.trouble = lambda headline: _nonblocking_trouble(talk, headline)
+        slow = _slow_reader(talk, 1)
+        talk.connect(2)
+        talk.talk(2, b"hello before the flood")
+
+        def flood():  # client 1 sends 1 MiB and reads nothing meanwhile
+            with contextlib.suppress(OSError):
+                slow.settimeout(None)
+                slow.sendall(message)
+
+        sender = threading.Thread(target=flood, name="labserver-check-sender", daemon=True)
+        sender.start()
+        try:
+            time.sleep(0.3)  # the server reads some, and its reply to client 1 fills every buffer
+            talk.talk(2, b"client 1 is not reading: do you still hear me?")
+            talk.connect(3)
+            talk.talk(3, b"a newcomer during the flood")
+            got, slow_deadline = bytearray(), time.monotonic() + 4 * REPLY_TIMEOUT
+            slow.settimeout(0.2)
+            while len(got) < len(message) and time.monotonic() < slow_deadline:  # now client 1 reads it all
+                try:
+                    chunk = slow.recv(65536)
+                except socket.timeout:
+                    continue
+                except ConnectionError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            if sender.is_alive():
+                with contextlib.suppress(OSError):
+                    slow.shutdown(socket.SHUT_RDWR)  # wakes a sendall() the server never reads
+            sender.join(2)
+        if got != message:
+            if not talk.attempt.thread.is_alive() or _blocked_sending(talk):
+                _nonblocking_trouble(talk, f"client 1 sent 1 MiB and got {len(got):,} bytes back")
+            at = next((i for i in range(len(got)) if got[i] != message[i]), len(got))
+            raise CheckFailed(f"client 1 sent 1 MiB and got {len(got):,} bytes back, the first wrong or missing "
+                              f"one at byte {at:,}. Bytes were lost or reordered: send() returns how many bytes "
+                              f"it took; keep the rest, in order, and send it before anything that came later")
+        talk.talk(2, b"two again")
+        for number in (1, 2, 3):
+            talk.leave(number)
+        if not talk.attempt.wait(REPLY_TIMEOUT):
+            talk.trouble(f"all 3 clients had come and gone, but nonblocking_echo_server did not return within "
+                         f"{REPLY_TIMEOUT:g} s")
+        if talk.attempt.error is not None:
+            talk.trouble("after all 3 clients had left")
+        share = talk.attempt.cpu_s / talk.attempt.wall_s
+        expect(share < SPINNING + 0.2,
+               f"every client was served, but your loop kept a CPU core {share:.0%} busy: is a socket in the "
+               f"write list while you have nothing to send it? A socket with room in its buffer is always "
+               f"writable, so select() returns at once. Watch for writing only while something waits to be sent")
+        left_open = sum(sock.fileno() != -1 for sock in talk.listener.accepted)
+        expect(not left_open, f"nonblocking_echo_server returned, but {left_open} client socket(s) are still "
+                              f"open: close a client's socket when recv() returns b''")
+    passed("nonblocking_echo_server kept serving everyone while one client read nothing, and sent it its "
+           "1 MiB back byte for byte, from one thread")

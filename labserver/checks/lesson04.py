@@ -441,3 +441,146 @@ def upper_echo_async(handler):
     _conversation(AsyncioLoop(handler), big=HUGE)
     passed(f"{name} served {CLIENTS} clients on asyncio's event loop, including a {HUGE // 1024} KiB message "
            f"to a slow reader, without piling it up in memory")
+
+
+# Exercise 2 (lesson 04): completion callbacks, the slides' q_recv(sock, done).
+
+from . import StudentCall, hang_message  # noqa: E402  (this section's own helpers)
+
+HEAD = (b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: lesson-04\r\n"
+        b"Accept: */*\r\n\r\n")
+TICK = 0.01  # the loop's "other work": a timer every 10 ms; a gap says a callback blocked it
+
+
+class QRecvLoop:
+    """A CompletionLoop (labserver.primitives) that notes how it is used: a
+    q_recv() on a socket that has one in flight already, or whose recv()
+    returned b"" (closed), is refused and noted; a timer ticks meanwhile."""
+
+    def __init__(self):
+        from ..primitives import CompletionLoop
+
+        class Watched(CompletionLoop):
+            def q_recv(inner, sock, done, bufsize=65536):
+                if sock in self.closed:
+                    self.misuse = ("done() got b'' (the client had closed) and you called q_recv() again on that "
+                                   "socket: b'' means nothing more will come; call finished(None) and stop")
+                    return
+                if sock in self.in_flight:
+                    self.misuse = ("you called q_recv() on a socket whose previous q_recv() had not completed "
+                                   "yet: two recv()s in flight on one socket may take its bytes in either order. "
+                                   "Ask for the next piece from done(), once the last one has come")
+                    return
+                self.in_flight.add(sock)
+
+                def completed(data):
+                    self.in_flight.discard(sock)
+                    if data == b"":
+                        self.closed.add(sock)
+                    done(data)
+
+                CompletionLoop.q_recv(inner, sock, completed, bufsize)
+
+        self.loop = Watched()
+        self.in_flight, self.closed, self.misuse = set(), set(), None
+        self.ticks = []
+
+    def tick(self):
+        self.ticks.append(time.monotonic())
+        self.loop.call_later(TICK, self.tick)
+
+    def largest_gap(self):
+        return max((b - a for a, b in zip(self.ticks, self.ticks[1:])), default=0.0)
+
+
+def _read_heads(read_head, pieces, close_early=False):
+    """Each peer sends its pieces of HEAD, 0.15 s apart (the first after 0.2 s);
+    returns (what finished() got per socket, how long read_head() took, the QRecvLoop)."""
+    pairs = [socket.socketpair() for _ in pieces]
+    ours = [WatchedSocket(a) for a, _ in pairs]
+    watch = QRecvLoop()
+    got = [[] for _ in pairs]
+    timings = {}
+
+    def scenario():
+        watch.tick()
+        start = time.perf_counter()
+        for i, sock in enumerate(ours):
+            read_head(watch.loop, sock, lambda data, i=i: got[i].append(data))
+        timings["read_head_s"] = time.perf_counter() - start
+        watch.loop.run(until=lambda: watch.misuse or all(got), timeout=WAIT)
+
+    attempt = StudentCall(scenario, (), getattr(read_head, "__name__", "read_head") + "()")
+    try:
+        attempt.start()
+        time.sleep(0.2)
+        for k in range(max(len(p) for p in pieces)):
+            for (_, theirs), mine in zip(pairs, pieces):
+                if k < len(mine):
+                    with contextlib.suppress(OSError):
+                        theirs.sendall(mine[k])
+            time.sleep(0.15)
+        if close_early:
+            for _, theirs in pairs:
+                theirs.shutdown(socket.SHUT_WR)
+        if not attempt.wait(WAIT + 1):
+            raise CheckFailed(hang_message(attempt, "the loop did not stop within its time", ours))
+    finally:
+        for sock in ours:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes any helper still in recv()
+        attempt.wait(1)
+        watch.loop.close()
+        for a, b in pairs:
+            a.close()
+            b.close()
+        for sock in ours:
+            sock.close()
+    attempt.raise_error("read_head")
+    expect(watch.misuse is None, watch.misuse or "")
+    return got, timings.get("read_head_s", 0.0), watch
+
+
+def _cut(data, sizes):
+    out, at = [], 0
+    for size in sizes:
+        out.append(data[at:at + size])
+        at += size
+    return [p for p in out + [data[at:]] if p]
+
+
+@check
+def read_head(read_head):
+    """read_head(loop, sock, finished): with loop.q_recv only, read an HTTP
+    request head that comes in pieces; finished(head) once, or finished(None)
+    if the client closes first; the loop goes on with other work meanwhile."""
+    pieces = _cut(HEAD, [5, 30, 20])
+    got, took, watch = _read_heads(read_head, [pieces])
+    expect(took < 0.1, f"read_head() took {took:.2f} s to return: it waited for the data. Call loop.q_recv(sock, "
+                       f"done) and return; done() is called later, when a piece has come")
+    expect(watch.largest_gap() < 0.1,
+           f"the loop's timer, due every {TICK * 1000:.0f} ms, once waited {watch.largest_gap():.2f} s: a callback "
+           f"blocked the loop. Do not call sock.recv() yourself (it waits): ask with loop.q_recv(sock, done)")
+    calls = got[0]
+    expect(calls, "the head came in 4 pieces, but finished() was never called")
+    expect(len(calls) == 1, f"finished() was called {len(calls)} times; call it once, when the head is complete")
+    head = calls[0]
+    expect(head is not None, "the whole head came, but finished() got None: None is for a client that closes early")
+    expect(isinstance(head, (bytes, bytearray)) and bytes(head) == HEAD,
+           f"the head came in 4 pieces ({', '.join(str(len(p)) for p in pieces)} bytes); finished() got "
+           f"{len(head) if isinstance(head, (bytes, bytearray)) else head!r:.60} bytes, expected all {len(HEAD)}. "
+           f"One recv() returns what has come so far: keep it, and ask again from done() until b'\\r\\n\\r\\n'")
+
+    early = HEAD[:40]
+    got, _, _ = _read_heads(read_head, [_cut(early, [10])], close_early=True)
+    expect(got[0] == [None], f"the client sent 40 bytes of a head and closed: expected finished(None) once, got "
+                             f"finished() called with {got[0]!r:.80}. done(b'') means the client has gone")
+
+    other = HEAD.replace(b"/index.html", b"/about.html").replace(b"lesson-04", b"another-client")
+    got, _, _ = _read_heads(read_head, [_cut(HEAD, [7, 40]), _cut(other, [30, 3])])
+    expect([g[:1] for g in got] == [[HEAD], [other]],
+           "two clients sent their heads at the same time, in pieces: each finished() should get its own client's "
+           "head, whole. Keep what has come so far per call of read_head (a variable in read_head that done() "
+           "uses), not in one global shared by every connection")
+    passed("read_head reads a head in pieces with q_recv, returns at once, lets the loop work meanwhile, "
+           "handles a client that leaves early and two clients at once")

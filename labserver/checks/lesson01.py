@@ -2,12 +2,23 @@
 
 recv_exactly is run against peers that send one byte at a time, send two
 messages in one go, close early, and send 256 KiB faster than it is read.
+
+serve_echo, the student's iterative server written from socket() up, gets
+real clients in a row: one that speaks in two pieces with a pause, one that
+connects and speaks while the first is still being served (it waits in the
+listen backlog), one that leaves without a word. Each client waits at most
+WAIT seconds for its echo and for the server to close its connection, so a
+forgotten close(), a loop that ignores b"" and a server that serves one
+client and stops are each named in the failure, with where to look.
 """
 
+import contextlib
 import socket
 import threading
+import time
 
-from . import CheckFailed, check, dribbling_peer, expect, passed, plain, run_student, watched_pair
+from . import (SPINNING, Abandoned, CheckFailed, StudentCall, check, dribbling_peer, expect, hang_message, passed,
+               plain, raise_in, run_student, watched_pair)
 
 DEADLINE = 5.0  # seconds for one recv_exactly() call; the slowest peer here needs 0.3 s
 
@@ -102,33 +113,206 @@ def _send_quietly(sock, data):
         pass  # the check closed the pair: the answer failed, and says so
 
 
-@check
-def waiting_ratio(measured, ratio, pooled, size, rate):
-    """Exercise 2: B's wait on the iterative server, measured, and the ratio to the pool's."""
-    from ..experiments import first_byte_while_busy
-    from ..servers import IterativeServer
+# Exercise 2: the iterative server, from socket() up.
 
-    expect(plain(measured, dict) and "first_byte_s" in measured,
-           "measured should be the dictionary first_byte_while_busy() returned")
-    expect(measured.get("download_bytes") == size,
-           f"A should download /bytes/{size}; it got {measured.get('download_bytes')} bytes")
-    wait = measured["first_byte_s"]
-    expect(wait is not None, "B timed out: call first_byte_while_busy without a short timeout")
-    expect(plain(wait, float) and plain(ratio, float, int), "measured['first_byte_s'] and ratio should be numbers")
-    download = size / rate
-    expect(wait > 0.5 * download,
-           f"B waited {wait:.3f} s, but A's download takes about {download:.1f} s and on the iterative server B "
-           f"waits for all of it: measure with `with IterativeServer() as server:` around first_byte_while_busy")
-    # The same measurement, made by the check: a dictionary typed in by hand will not match it.
-    with IterativeServer() as server:
-        again = first_byte_while_busy(server.url, big=f"/bytes/{size}", rate=rate)
-    expect(again["first_byte_s"] is not None and 0.5 < wait / again["first_byte_s"] < 2,
-           f"your measured['first_byte_s'] is {wait:.3f} s, but the same measurement made now gives "
-           f"{again['first_byte_s'] or 0:.3f} s: store the dictionary first_byte_while_busy() returned")
-    pooled_wait = pooled.get("first_byte_s") if plain(pooled, dict) else None
-    expect(plain(pooled_wait, float) and pooled_wait < 0.5 * download,
-           "pooled should be the thread pool's measurement from the demo above: run that cell again")
-    expected = wait / pooled_wait
-    expect(abs(ratio - expected) <= 0.01 * expected,
-           f"ratio should be measured['first_byte_s'] / pooled['first_byte_s'] = {expected:.1f}, got {ratio!r}")
-    passed(f"B waited {wait:.2f} s behind A's download: {ratio:.0f}x longer than with a thread pool")
+WAIT = 2.0  # seconds a client waits for its echo, for its connection to end, and for serve_echo to return
+
+
+class _Poke:
+    """Stands for the student's listener in StudentCall.stop(): a connection
+    wakes an accept() that nothing else would wake. The exception that ends
+    the call is asked for first, so that the woken accept() raises it rather
+    than serve the connection and block in the next accept()."""
+
+    def __init__(self):
+        self.address = None
+        self.attempt = None
+
+    def abandon(self):
+        if self.attempt is not None and self.attempt.returned_at is None:
+            raise_in(self.attempt.thread, Abandoned)
+        if self.address is not None:
+            with contextlib.suppress(OSError):
+                socket.create_connection(self.address, timeout=0.5).close()
+
+    def diagnosis(self):
+        return None
+
+
+class EchoRun:
+    """serve_echo(n, ready) in a helper thread, and the check's clients of it."""
+
+    def __init__(self, serve_echo, n):
+        self.n = n
+        self.given = threading.Event()
+        self.listener = None
+        self.poke = _Poke()
+        self.clients = []
+        self.attempt = self.poke.attempt = StudentCall(serve_echo, (n, self._ready), "serve_echo()")
+
+    def _ready(self, listener):
+        self.listener = listener
+        self.given.set()
+
+    def __enter__(self):
+        self.attempt.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        for sock in self.clients:  # the student's recv() returns b"", a send() fails
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        if self.attempt.thread.is_alive():
+            self.attempt.stop([self.poke])
+
+    def trouble(self, headline):
+        """Fail with `headline`, then what serve_echo was doing: returned (how), spinning, or blocked where."""
+        self.attempt.wait(0.05)
+        if not self.attempt.thread.is_alive():
+            self.attempt.raise_error("serve_echo", f"{headline}: ")
+            raise CheckFailed(f"{headline}: serve_echo had returned already. A server accepts clients in a loop, "
+                              f"one after another: serve all n of them before you return")
+        share = self.attempt.cpu_share()
+        if share is not None and share > SPINNING:
+            raise CheckFailed(hang_message(self.attempt, f"{headline}. Meanwhile serve_echo kept a CPU core "
+                                                         f"{share:.0%} busy: when a client closes, recv() returns "
+                                                         f"b'' at once, every time you call it. b'' means that "
+                                                         f"client is gone for good: leave its loop and close its "
+                                                         f"socket.", [self.poke]))
+        raise CheckFailed(hang_message(self.attempt, headline, [self.poke]))
+
+    def listening(self):
+        """The socket serve_echo handed to ready(), once it is listening on the loopback address."""
+        end = time.monotonic() + WAIT
+        while not self.given.wait(0.05) and self.attempt.thread.is_alive() and time.monotonic() < end:
+            pass  # until ready() is called, serve_echo ends, or the time is up
+        if not self.given.is_set():
+            if not self.attempt.thread.is_alive():
+                self.attempt.raise_error("serve_echo", "before it called ready(listener), ")
+                raise CheckFailed("serve_echo returned without calling ready(listener): call it once your socket "
+                                  "listens, before the first accept()")
+            self.trouble(f"serve_echo did not call ready(listener) within {WAIT:g} s: call it right after listen(), "
+                         f"before the first accept() (which blocks until a client comes)")
+        listener = self.listener
+        expect(isinstance(listener, socket.socket),
+               f"ready() should be given the listening socket itself, it got {type(listener).__name__} "
+               f"{listener!r:.40}")
+        expect(listener.type == socket.SOCK_STREAM and listener.family in (socket.AF_INET, socket.AF_INET6),
+               "the socket given to ready() is not a TCP socket: socket.socket(socket.AF_INET, socket.SOCK_STREAM)")
+        try:
+            host, port = listener.getsockname()[:2]
+        except OSError:
+            raise CheckFailed("the socket given to ready() is closed already: keep it open while you serve") from None
+        expect(port != 0, "the socket given to ready() is not bound yet: bind(('127.0.0.1', 0)), then listen(), "
+                          "then ready(listener)")
+        self.poke.address = ("127.0.0.1" if listener.family == socket.AF_INET else "::1", port)
+        expect(host in ("127.0.0.1", "::1"),
+               f"your server listens on {host or 'every address'} ({'every network interface' if host in ('0.0.0.0', '::', '') else 'an address other machines can reach'}): "
+               f"anyone who can reach this machine (the café's Wi-Fi, the campus network) can connect to it. "
+               f"Bind to ('127.0.0.1', 0): this machine only, and any free port")
+        return listener
+
+    def connect(self, number):
+        try:
+            sock = socket.create_connection(self.poke.address, timeout=WAIT)
+        except OSError as error:
+            self.attempt.wait(0.05)
+            if not self.attempt.thread.is_alive() and number > 1:
+                self.trouble(f"client {number} could not connect ({error.strerror or error})")
+            raise CheckFailed(f"client {number} could not connect to {self.poke.address[0]} port "
+                              f"{self.poke.address[1]} ({error.strerror or error}): is the socket listening "
+                              f"(listen()) before you call ready(listener)?") from None
+        self.clients.append(sock)
+        return sock
+
+
+def _read(sock, size, wait=WAIT):
+    """Up to `size` bytes from sock within `wait` s: (data, how it ended: 'all', 'closed' or 'silent')."""
+    data, end = b"", time.monotonic() + wait
+    while len(data) < size:
+        left = end - time.monotonic()
+        if left <= 0:
+            return data, "silent"
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(size - len(data))
+        except TimeoutError:
+            return data, "silent"
+        except OSError:
+            return data, "closed"
+        if not chunk:
+            return data, "closed"
+        data += chunk
+    return data, "all"
+
+
+def _closed(sock, wait=WAIT):
+    """True if the server closes sock within `wait` s (recv() returns b"" or fails)."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def _ends(run, sock, number, what):
+    """Client `number` has said all it will (SHUT_WR): the server must close its connection."""
+    sock.shutdown(socket.SHUT_WR)  # recv() on the server's side returns b"" now
+    if not _closed(sock):
+        run.trouble(f"client {number} {what} and closed its side of the connection, but serve_echo did not close "
+                    f"the connection within {WAIT:g} s. recv() returned b'' to tell you the client had gone: close "
+                    f"that client's socket then (`with client:` or client.close()), or the client never learns "
+                    f"the conversation is over and the server runs out of file descriptors")
+
+
+@check
+def serve_echo(serve_echo):
+    """serve_echo(n, ready): a TCP server from socket() up, on 127.0.0.1 and any
+    free port; ready(listener) once it listens; then n clients one after
+    another, each sent back all it sends, until it closes; then return."""
+    with EchoRun(serve_echo, 3) as run:
+        run.listening()
+        first = run.connect(1)
+        first.sendall(b"hello, ")
+        time.sleep(0.2)  # the rest comes later: one recv() gets only "hello, "
+        first.sendall(b"is anybody there?")
+        second = run.connect(2)  # while client 1 is being served: it waits in the backlog
+        second.sendall(b"second in line")
+        said = b"hello, is anybody there?"
+        got, how = _read(first, len(said))
+        if got != said:
+            if how == "closed":
+                raise CheckFailed(f"client 1 sent b'hello, ' then, 0.2 s later, b'is anybody there?'; it got back "
+                                  f"{got!r} and then the connection was closed. One recv() returns what has arrived "
+                                  f"so far, not the whole message: echo in a loop until recv() returns b''")
+            run.trouble(f"client 1 sent b'hello, ' then, 0.2 s later, b'is anybody there?', and got back only "
+                        f"{got!r} within {WAIT:g} s: echo in a loop, recv() then sendall(), until recv() returns b''")
+        _ends(run, first, 1, "had its echo")
+
+        got, how = _read(second, len(b"second in line"))
+        if got != b"second in line":
+            run.trouble(f"client 2 connected while client 1 was being served and sent b'second in line'; client 1 "
+                        f"has left, but client 2 got back {got!r} within {WAIT:g} s")
+        big = bytes(range(97, 123)) * 800  # 20 KB: more than one recv() of a few KB takes
+        second.sendall(big)
+        got, how = _read(second, len(big))
+        if got != big:
+            run.trouble(f"client 2 sent {len(big):,} bytes and got {len(got):,} back within {WAIT:g} s"
+                        + (" and then the connection was closed" if how == "closed" else "")
+                        + ": recv() again and sendall() each piece, until recv() returns b''")
+        _ends(run, second, 2, f"had its {len(big):,} bytes back")
+
+        third = run.connect(3)
+        _ends(run, third, 3, "connected without sending a byte")
+        if not run.attempt.wait(WAIT):
+            run.trouble(f"all 3 clients had come and gone, but serve_echo(3, ready) did not return within {WAIT:g} s: "
+                        f"serve n clients, then close the listening socket and return")
+        run.attempt.raise_error("serve_echo", "after all 3 clients had left, ")
+        expect(run.listener.fileno() == -1,
+               "serve_echo returned but left its listening socket open: close it when you are done "
+               "(`with socket.socket(...) as listener:` does it for you)")
+    passed("serve_echo listens on 127.0.0.1, serves 3 clients one after another (the second waited in the backlog), "
+           "echoes messages in pieces and 20 KB, closes each connection and then its listener")

@@ -73,3 +73,178 @@ def buffered_file(sock, n):
 @wrong("01", "recv_exactly", "not written yet")
 def stub(sock, n):
     raise NotImplementedError("Exercise: replace this line with your code")
+
+
+# serve_echo (lesson 01, exercise 2): the iterative server from socket() up.
+
+import os  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+import threading  # noqa: E402
+
+
+@right("01", "serve_echo")
+def with_statements(n, ready):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        for _ in range(n):
+            client, _address = listener.accept()
+            with client:
+                while data := client.recv(4096):
+                    client.sendall(data)
+
+
+@right("01", "serve_echo")
+def close_by_hand_with_reuseaddr(n, ready):
+    listener = socket.socket()
+    if os.name != "nt":  # as socket.create_server() does: on Windows it would let others share the port
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    ready(listener)
+    served = 0
+    try:
+        while served < n:
+            conn, addr = listener.accept()
+            try:
+                while True:
+                    chunk = conn.recv(1024)
+                    if chunk == b"":
+                        break
+                    conn.sendall(chunk)
+            finally:
+                conn.close()
+            served += 1
+    finally:
+        listener.close()
+
+
+@right("01", "serve_echo")
+def create_server_and_a_thread_per_client(n, ready):
+    def echo(conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ready(listener)
+        threads = []
+        for _ in range(n):
+            conn, _ = listener.accept()
+            threads.append(threading.Thread(target=echo, args=(conn,)))
+            threads[-1].start()
+        for thread in threads:
+            thread.join()
+
+
+@wrong("01", "serve_echo", "did not close the connection")
+def forgets_to_close_the_client(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        for _ in range(n):
+            conn, _ = listener.accept()
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+
+@wrong("01", "serve_echo", "One recv\\(\\) returns what has arrived so far")
+def one_recv_per_client(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        for _ in range(n):
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(conn.recv(4096))
+
+
+@wrong("01", "serve_echo", "listens on 0.0.0.0")
+def binds_every_interface(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("", 0))
+        listener.listen()
+        ready(listener)
+        for _ in range(n):
+            conn, _ = listener.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+
+@wrong("01", "serve_echo", "serve_echo had returned already")
+def serves_one_client(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+
+@wrong("01", "serve_echo", "CPU core .* busy: when a client closes, recv\\(\\) returns b''", hangs=True)
+def ignores_the_close(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        for _ in range(n):
+            conn, _ = listener.accept()
+            with conn:
+                while True:
+                    conn.sendall(conn.recv(4096))
+
+
+@wrong("01", "serve_echo", "did not return within", hangs=True)
+def serves_for_ever(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        ready(listener)
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+
+@wrong("01", "serve_echo", "is the socket listening")
+def ready_before_listen(n, ready):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        ready(listener)
+        time.sleep(0.3)
+        listener.listen()
+        for _ in range(n):
+            conn, _ = listener.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+
+@wrong("01", "serve_echo", "left its listening socket open")
+def leaves_the_listener_open(n, ready):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    ready(listener)
+    for _ in range(n):
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+    return listener
+
+
+@wrong("01", "serve_echo", "not written yet")
+def stub_server(n, ready):
+    raise NotImplementedError("Exercise: replace this line with your code")

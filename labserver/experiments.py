@@ -18,6 +18,7 @@ clients, and the GIL's switch interval.
 import asyncio
 import http.client
 import multiprocessing
+import multiprocessing.connection
 import os
 import socket
 import statistics
@@ -405,6 +406,266 @@ def start_workers(executor, workers, timeout=60.0):
         # Short waits keep each worker busy, so the next job goes to another one.
         pids |= set(executor.map(_pid_after, [0.05] * workers))
     return pids
+
+
+def process_start_cost(method="spawn", count=20):
+    """Seconds to start `count` processes, one after the other, each doing
+    nothing and ending at once, and to wait for each. `method` names how:
+      "fork"   os.fork(): the OS copies this process (its page tables; memory
+               is shared copy-on-write); the child calls os._exit(0) at once,
+               so it runs no Python at all. POSIX only (Windows has no fork).
+      "spawn"  multiprocessing's "spawn": a fresh Python interpreter, which
+               starts up, imports what it needs, runs os.getpid and exits; the
+               default on Windows and macOS, and what labserver's pool uses.
+    Returns {"method", "count", "total_s", "each_ms"}."""
+    if method == "fork":
+        if not hasattr(os, "fork"):
+            raise ValueError("this OS has no fork() (Windows): only 'spawn' is available")
+        import warnings
+
+        def one():
+            with warnings.catch_warnings():
+                # Python 3.12+ warns when a process with threads forks: the child could find a lock held by
+                # a thread that does not exist in it. This child takes no lock: it only calls os._exit().
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+    elif method == "spawn":
+        context = multiprocessing.get_context("spawn")
+
+        def one():
+            child = context.Process(target=os.getpid)  # a function of the standard library: a new process finds it
+            child.start()
+            child.join()
+            child.close()
+    else:
+        raise ValueError(f"method must be 'fork' or 'spawn', not {method!r}")
+    start = time.perf_counter()
+    for _ in range(count):
+        one()
+    total = time.perf_counter() - start
+    return {"method": method, "count": count, "total_s": total, "each_ms": total / count * 1000}
+
+
+# The convoy effect (Beazley, PyCon 2015, perf2.py): small requests next to a CPU-bound one.
+
+
+def _count_small_requests(url, seconds, path, report, go):
+    """In a child process, like perf2.py: send GET `path` on one keep-alive
+    connection, one after the other, for `seconds`; report the count. Before
+    it starts, report the connection's own address and wait for the word."""
+    conn = _connect(url, 30)
+    try:
+        conn.connect()
+        report.send(conn.sock.getsockname())
+        if not go.poll(30) or not go.recv():
+            return
+        count, end = 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            conn.request("GET", path)
+            conn.getresponse().read()
+            count += 1
+        report.send(count)
+    except OSError as error:
+        report.send(f"{type(error).__name__}: {error}")
+    finally:
+        conn.close()
+
+
+def _serving_process(server_pid, client_address, wait=2.0):
+    """The pid of the process, in the tree of `server_pid`, that holds the
+    server's end of the connection from `client_address` (once it has
+    accepted it: we look again for up to `wait` s); None if unknown."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            parent = psutil.Process(server_pid)
+            for process in [parent, *parent.children(recursive=True)]:
+                connections = getattr(process, "net_connections", None) or process.connections  # psutil < 6
+                for c in connections(kind="tcp"):
+                    if c.raddr and tuple(c.raddr)[:2] == tuple(client_address)[:2]:
+                        return process.pid
+        except psutil.Error:  # a process ended, or the OS would not tell: we do not know
+            return None
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def small_request_rate(url, seconds=1.0, cpu_ms=0, server_pid=None, path="/bytes/16"):
+    """Small requests per second, counted by a client in another process (a
+    perf2-style monitor on one keep-alive connection), with nothing else
+    running (cpu_ms=0) or while another client sends GET /cpu?ms=`cpu_ms`
+    requests back to back on its own connection.
+
+    With server_pid (a launched server's pid) and a server of several
+    processes, the CPU-bound client reconnects until another process than
+    the monitor's serves it: a worker is an event loop, and two connections
+    on one worker would show the loop stalled by /cpu, not the GIL.
+    Returns {"rps", "requests", "seconds", "cpu_ms", "cpu_requests",
+    "same_process"} (same_process: True if both were served by one process,
+    None if unknown)."""
+    context = multiprocessing.get_context("spawn")
+    report, report_in = context.Pipe(duplex=False)
+    go_out, go = context.Pipe(duplex=False)
+    monitor = context.Process(target=_count_small_requests, args=(url, seconds, path, report_in, go_out),
+                              name="labserver-monitor", daemon=True)
+    monitor.start()
+    report_in.close()
+    go_out.close()
+    stop, cpu = threading.Event(), {"requests": 0, "error": None}
+    worker = None
+    try:
+        if not report.poll(60):
+            raise RuntimeError("the monitor process did not start within 60 s")
+        monitor_address = report.recv()
+        if isinstance(monitor_address, str):
+            raise RuntimeError(f"the monitor could not connect: {monitor_address}")
+        same = None
+        if cpu_ms:
+            conn, same = _connect(url, 30), None
+            if server_pid is not None:
+                monitor_pid = _serving_process(server_pid, monitor_address)
+                for _ in range(20):  # the kernel picks a worker per connection: try until it is another
+                    conn.connect()
+                    mine = _serving_process(server_pid, conn.sock.getsockname())
+                    same = None if mine is None or monitor_pid is None else mine == monitor_pid
+                    if not same or mine == server_pid:  # another process, or a server of one process
+                        break
+                    conn.close()
+                    conn = _connect(url, 30)
+
+            def cpu_bound():
+                try:
+                    while not stop.is_set():
+                        conn.request("GET", f"/cpu?ms={cpu_ms}")
+                        conn.getresponse().read()
+                        cpu["requests"] += 1
+                except OSError as error:
+                    cpu["error"] = error
+                finally:
+                    conn.close()
+
+            worker = threading.Thread(target=cpu_bound, name="labserver-cpu-client", daemon=True)
+            worker.start()
+            time.sleep(0.05)  # its first /cpu request is running now
+        go.send(True)
+        if not report.poll(seconds + 60):
+            raise RuntimeError("the monitor did not report")
+        count = report.recv()
+        if isinstance(count, str):
+            raise RuntimeError(f"the monitor's requests failed: {count}")
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(cpu_ms / 1000 + 30)
+        go.close()
+        report.close()
+        monitor.join(10)
+        if monitor.is_alive():
+            monitor.kill()
+            monitor.join()
+        monitor.close()
+    if cpu["error"] is not None:
+        raise RuntimeError(f"the CPU-bound client failed: {cpu['error']}")
+    return {"rps": count / seconds, "requests": count, "seconds": seconds, "cpu_ms": cpu_ms,
+            "cpu_requests": cpu["requests"], "same_process": same}
+
+
+# Crash isolation: "processes are safer".
+
+
+def _serve_jobs(report, jobs, job_s, crash_at):
+    """One worker: `jobs` jobs of `job_s` s each (a sleep, like a client
+    served), reporting each on `report`; with crash_at, the process ends
+    abruptly after that many jobs, as a crash in C code would end it."""
+    for done in range(1, jobs + 1):
+        time.sleep(job_s)
+        report.send(done)
+        if done == crash_at:
+            os._exit(70)  # no cleanup, no exception to catch: the whole process ends here
+
+
+def _threads_in_one_process(reports, jobs, job_s, crash_at, crasher):
+    """In a child process: one thread per worker, the same jobs; thread
+    `crasher` ends the process after crash_at jobs."""
+    threads = [threading.Thread(target=_serve_jobs, args=(report, jobs, job_s, crash_at if n == crasher else None))
+               for n, report in enumerate(reports)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def crash_one_worker(kind, workers=3, jobs=20, job_s=0.02, crash_at=5, crasher=1):
+    """`workers` workers each serve `jobs` jobs; worker `crasher` calls
+    os._exit() after `crash_at` of them. kind "processes": each worker is a
+    process of its own; kind "threads": the workers are threads of one
+    process. Everything runs in child processes, so this process (a notebook
+    kernel) survives either way. Returns {"kind", "served": jobs done per
+    worker, "exit_codes": of the child processes}."""
+    if kind not in ("processes", "threads"):
+        raise ValueError(f"kind must be 'processes' or 'threads', not {kind!r}")
+    context = multiprocessing.get_context("spawn")
+    pipes = [context.Pipe(duplex=False) for _ in range(workers)]
+    if kind == "processes":
+        children = [context.Process(target=_serve_jobs, args=(theirs, jobs, job_s, crash_at if n == crasher else None),
+                                    name=f"labserver-worker-{n}", daemon=True)
+                    for n, (_, theirs) in enumerate(pipes)]
+    else:
+        children = [context.Process(target=_threads_in_one_process,
+                                    args=([theirs for _, theirs in pipes], jobs, job_s, crash_at, crasher),
+                                    name="labserver-threads", daemon=True)]
+    for child in children:
+        child.start()
+    for _, theirs in pipes:
+        theirs.close()  # the children hold the writing ends now: when they end, we read EOF
+    served, open_pipes = [0] * workers, {ours: n for n, (ours, _) in enumerate(pipes)}
+    deadline = time.monotonic() + 60 + jobs * job_s
+    try:
+        while open_pipes and time.monotonic() < deadline:
+            for ours in multiprocessing.connection.wait(list(open_pipes), timeout=1):
+                try:
+                    served[open_pipes[ours]] = ours.recv()
+                except EOFError:
+                    del open_pipes[ours]
+    finally:
+        for ours, _ in pipes:
+            ours.close()
+        for child in children:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    codes = [child.exitcode for child in children]
+    for child in children:
+        child.close()
+    return {"kind": kind, "served": served, "exit_codes": codes}
+
+
+# IPC: many processes, one log file (the check of the log-writer exercise runs these).
+
+
+def log_line(worker, number):
+    """The log line `number` of `worker`: long enough that a file's 8 KiB
+    buffer ends in the middle of one, newline included."""
+    return f"worker {worker} line {number:04d} " + "." * 40 + "\n"
+
+
+def log_worker(queue, worker, lines, pause_at=None, pause_s=0.3):
+    """A worker process: put `lines` log lines on `queue`, pausing `pause_s`
+    after `pause_at` of them (meanwhile the queue may be empty)."""
+    for number in range(lines):
+        if number == pause_at:
+            time.sleep(pause_s)
+        queue.put(log_line(worker, number))
+
 
 
 # Lesson 05: a blocking call inside an event loop, and run_in_executor.

@@ -1,22 +1,36 @@
-"""Checks for lesson 07 (processes and the GIL): timing a pool, speedups from measurements.
+"""Checks for lesson 07 (processes and the GIL): timing a pool; one log file fed by a queue.
 
 time_burns runs on a thread pool that records what is handed to it and
 when each piece of work ends, so the check sees whether everything was
 submitted before the first wait, and whether all of it was done when the
-clock stopped. speedups is tried on made-up numbers first, then on the
-student's own measurements.
+clock stopped.
+
+write_log runs in a real writer process, fed by real worker processes
+through a multiprocessing.Queue, all started with "spawn" (the default on
+Windows and macOS) on every OS. A spawned process imports its target by
+name, and a function of a notebook cell has no module to import it from, so
+the check sends the function's source code and the writer process defines
+it again: the student's function may use its arguments and what it imports
+itself, nothing else from the notebook. A writer that never stops is
+killed after WAIT seconds.
 """
 
-import math
+import ast
+import inspect
+import multiprocessing
 import os
-import threading
+import tempfile
+import textwrap
 import time
+import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import experiments
 from . import CheckFailed, StudentCall, check, expect, hang_message, passed, plain
 
 DEADLINE = 20.0  # seconds for time_burns: its work takes 0.1 s
+WAIT = 10.0  # seconds for write_log to return once it got the sentinel
 
 
 class WatchedExecutor(ThreadPoolExecutor):
@@ -82,79 +96,135 @@ def time_burns(time_burns, count=4, ms=30, workers=2):
     passed(f"time_burns hands {count} burns to the pool at once and times them all: {seconds:.3f} s")
 
 
-def _rows(results, model):
-    """The rows measured for one model, each with the keys the check needs."""
-    rows = results.get(model) if isinstance(results, dict) else None
-    expect(isinstance(rows, list) and rows, f"results should hold the {model} measurements: run the measuring "
-                                            f"cell above again")
-    for row in rows:
-        missing = [key for key in ("clients", "rps", "wall_s", "errors") if not isinstance(row, dict) or key not in row]
-        if missing:
-            raise CheckFailed(f"a row of results[{model!r}] has no {missing[0]!r}: results should be what the "
-                              f"measuring cell above stored; run it again")
-    return rows
+# Exercise 2: one log file, fed by a queue.
+
+WORKERS, LINES = 3, 60
+PAUSE_AT, PAUSE_S = 30, 1.0  # worker 0 pauses after 30 lines: the queue runs empty meanwhile
+START = 60.0  # seconds for the worker processes: a spawned interpreter can take seconds on a busy machine
+
+
+def _writer_process(source, name, queue, path, status):
+    """In the writer process: define the student's function from its source
+    (a function of a notebook cell cannot be imported by a spawned process,
+    so its code travels instead), run it, and report how it ended."""
+    try:
+        namespace = {"__name__": "__write_log__", "os": os, "time": time}
+        exec(compile(source, "<your write_log>", "exec"), namespace)
+        namespace[name](queue, path)
+        status.send(("returned", None))
+    except NotImplementedError:
+        status.send(("stub", None))
+    except BaseException as error:
+        frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == "<your write_log>"]
+        where = f" (line {frames[-1].lineno} of the function: `{source.splitlines()[frames[-1].lineno - 1].strip()}`)" \
+            if frames else ""
+        status.send(("raised", f"{type(error).__name__}: {error}{where}"))
+
+
+def _source(function):
+    """The source of `function`, without decorators, as a spawned process will define it."""
+    try:
+        text = textwrap.dedent(inspect.getsource(function))
+        tree = ast.parse(text)
+    except (OSError, TypeError, SyntaxError):
+        raise CheckFailed("the check cannot read the source of write_log: define it with `def write_log(queue, "
+                          "path):` in the cell above and run that cell again") from None
+    definition = tree.body[0] if tree.body else None
+    if not isinstance(definition, ast.FunctionDef):
+        raise CheckFailed("write_log should be a function defined with `def` in the cell above (not a lambda)")
+    definition.decorator_list = []
+    return ast.unparse(definition), definition.name
 
 
 @check
-def speedups(speedups, results, ms, rounds):
-    """speedups(results) -> {clients: processes' rps / threadpool's rps}, from
-    the student's own measurements, which must look real; then the lesson itself:
-    processes beat threads on CPU-bound work (skipped, with the reason, where
-    the machine cannot show it)."""
-    # 1. The arithmetic, on made-up numbers.
-    made_up = {"threadpool": [{"clients": 1, "rps": 10.0}, {"clients": 4, "rps": 12.0}],
-               "processes": [{"clients": 1, "rps": 9.0}, {"clients": 4, "rps": 30.0}]}
-    got = StudentCall(speedups, (made_up,)).run(DEADLINE, doing="on made-up measurements")
-    expect(isinstance(got, dict), f"speedups should return a dict {{clients: speedup}}, it returned {type(got).__name__}")
-    expected = {1: 0.9, 4: 2.5}
-    expect(set(got) == set(expected),
-           f"for made-up measurements at 1 and 4 clients, the keys should be the client counts [1, 4]; "
-           f"got {sorted(got, key=str)}")
-    expect(all(isinstance(got[k], (int, float)) and math.isclose(got[k], expected[k], rel_tol=1e-6)
-               for k in expected),
-           f"threadpool 10 and 12 req/s, processes 9 and 30 req/s: expected {expected}, got {got}: "
-           f"processes' rps divided by threadpool's, at the same number of clients")
-
-    # 2. The student's own measurements: complete, error-free, physically possible.
-    for model in ["threadpool", "processes"]:
-        for row in _rows(results, model):
-            expect(not row["errors"], f"{model} with {row['clients']} clients had errors: {row['errors'][:2]}")
-    cores = os.cpu_count() or 1
-    for row in results["threadpool"]:
-        serial = row["clients"] * rounds * ms / 1000  # CPU seconds of work; the GIL runs them one at a time
-        if experiments.gil_enabled():
-            expect(row["wall_s"] >= 0.8 * serial,
-                   f"threadpool served {row['clients']} client(s) in {row['wall_s']:.2f} s, less than the "
-                   f"{serial:.2f} s of CPU work their requests asked for: is that the /cpu route?")
-    mine = StudentCall(speedups, (results,)).run(DEADLINE, doing="on your measurements")
-    theirs = {row["clients"]: p["rps"] / row["rps"] for row, p in zip(results["threadpool"], results["processes"])}
-    expect(isinstance(mine, dict) and set(mine) == set(theirs) and
-           all(math.isclose(mine[k], theirs[k], rel_tol=1e-6) for k in theirs),
-           f"from your measurements, expected {rounded(theirs)}, got {rounded(mine)}")
-    passed(f"speedups of processes over threads: {rounded(mine)}")
-
-    # 3. The lesson: with two cores or more, processes run /cpu work in parallel and threads do not.
-    most = max(theirs)
-    top = theirs[most]
-    p_rows = {row["clients"]: row for row in results["processes"]}
-    p_scaling = p_rows[most]["rps"] / p_rows[min(p_rows)]["rps"]
-    if cores < 2:
-        print(f"(not checked: this machine has {cores} core; processes can only beat threads with 2 or more)")
-    elif not experiments.gil_enabled():
-        print(f"(not checked: this Python runs without a GIL, so its threads scale too; speedup {top:.2f})")
-    elif top >= 1.25:
-        passed(f"with {most} clients the process pool served {top:.1f}x the requests per second of the thread pool")
-    elif p_scaling < 1.4:
-        # The process pool itself got no second core: something else on the machine was using it.
-        print(f"(not checked: the machine is busy. With {most} clients the process pool served only "
-              f"{p_scaling:.1f}x its rate with 1 client, so it never had two free cores; run the "
-              f"measurement again when the machine is quieter)")
-    else:
-        raise CheckFailed(f"with {most} clients the process pool was only {top:.2f}x as fast as the thread pool, "
-                          f"though it had the cores: run the measuring cell again; if it stays so, ask your teacher")
-
-
-def rounded(speedups):
-    if not isinstance(speedups, dict):
-        return speedups
-    return {k: round(v, 2) if isinstance(v, (int, float)) else v for k, v in speedups.items()}
+def write_log(write_log):
+    """write_log(queue, path): the writer process. The check starts it with
+    real processes (spawn, as on Windows and macOS): 3 workers put 60 lines
+    each, one of them pausing half-way (the queue is empty meanwhile); once
+    every worker has ended it puts None, and the writer must return within
+    WAIT seconds. The file must hold every line once, whole, in each worker's order."""
+    source, name = _source(write_log)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    status, status_in = context.Pipe(duplex=False)
+    with tempfile.TemporaryDirectory(prefix="labserver-log-") as folder:
+        path = os.path.join(folder, "server.log")
+        writer = context.Process(target=_writer_process, args=(source, name, queue, path, status_in),
+                                 name="labserver-check-writer", daemon=True)
+        workers = [context.Process(target=experiments.log_worker,
+                                   args=(queue, n, LINES, PAUSE_AT if n == 0 else None, PAUSE_S),
+                                   name=f"labserver-check-worker-{n}", daemon=True) for n in range(WORKERS)]
+        try:
+            writer.start()
+            status_in.close()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(START)
+            expect(not any(worker.is_alive() for worker in workers),
+                   f"the worker processes did not finish within {START:g} s: is the machine very busy? Run the "
+                   f"check again")
+            ended_early = writer.exitcode is not None or status.poll(0.2)
+            queue.put(None)  # the sentinel: every worker has ended, nothing comes after it
+            writer.join(WAIT)
+            hung = writer.is_alive()
+            if hung:
+                writer.kill()
+                writer.join()
+            try:
+                how, detail = status.recv() if status.poll(1) else (None, None)
+            except EOFError:  # it ended without a word: killed, or it called os._exit()
+                how, detail = None, None
+        finally:
+            for process in [writer, *workers]:
+                if process.is_alive():
+                    process.kill()
+                if process.pid is not None:
+                    process.join()
+            queue.cancel_join_thread()  # what nobody read stays behind: do not wait to flush it
+            queue.close()
+            status.close()
+        if how == "stub":
+            raise CheckFailed("write_log() is not written yet: replace `raise NotImplementedError` with your code")
+        if how == "raised":
+            hint = (" A spawned process gets only your function's code: import inside it what it needs"
+                    if detail.startswith("NameError") else "")
+            raise CheckFailed(f"your write_log raised {detail}.{hint}")
+        if hung:
+            raise CheckFailed(f"write_log did not return within {WAIT:g} s after it got None, the sentinel: "
+                              f"the writer process would run forever and the server could never stop. When "
+                              f"queue.get() returns None, leave the loop (and close the file)")
+        try:
+            with open(path, encoding="utf-8", newline="") as file:
+                lines = file.read().splitlines(keepends=True)
+        except FileNotFoundError:
+            lines = []
+    expected = [experiments.log_line(n, i) for n in range(WORKERS) for i in range(LINES)]
+    total = len(expected)
+    if ended_early:
+        raise CheckFailed(f"write_log returned before it got None: it wrote {len(lines)} of {total} lines. "
+                          f"An empty queue is not the end (worker 0 paused for a moment, as a real one may): "
+                          f"only the sentinel says that nothing more will come, so wait for it with queue.get()")
+    expect(lines, "the file is empty: write each line that queue.get() returns to the file at `path`")
+    expect(not any(line.strip() == "None" for line in lines),
+           "the file contains the line 'None': the sentinel is a signal to stop, not a line to write")
+    expect(not any(line in ("\n", "\r\n") for line in lines),
+           "the file has empty lines: each line from the queue already ends with \\n; write() it as it is "
+           "(print() adds a second newline)")
+    wanted = set(expected)
+    broken = [line for line in lines if line not in wanted]
+    expect(not broken, f"{len(broken)} line(s) in the file are not lines the workers sent, e.g. {broken[0]!r}: "
+                       f"write each line whole, as queue.get() returned it" if broken else "")
+    expect(len(lines) == len(set(lines)), "some lines are in the file twice: write each line once")
+    missing = [line for line in expected if line not in set(lines)]
+    expect(not missing,
+           f"only {len(lines)} of the {total} lines are in the file (missing e.g. {missing[0].split(' .')[0]!r}): "
+           f"opening the file with \"w\" empties it each time; open it once, before the loop, and write every "
+           f"line" if missing else "")
+    for n in range(WORKERS):
+        mine = [line for line in lines if line.startswith(f"worker {n} ")]
+        expect(mine == [experiments.log_line(n, i) for i in range(LINES)],
+               f"worker {n}'s lines are not in the order it sent them: write them in the order queue.get() "
+               f"returns them")
+    passed(f"write_log: {WORKERS} worker processes, one writer process, {total} lines in one file: every line "
+           f"once, whole, in order; the writer stopped on the sentinel")

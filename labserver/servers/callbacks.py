@@ -1,14 +1,21 @@
-"""Lesson 04 (asynchronous, non-blocking): an event loop that calls callbacks.
+"""Lesson 04 (callbacks): an event loop that calls a function for each ready socket.
 
     for key, mask in self.selector.select(self.timeout()):  # waits
         key.data(key.fileobj, mask)  # the callback registered with the socket
 
 Lesson 03's select() loop, with the two changes the selectors module brings.
-The selector (epoll on Linux, kqueue on macOS) remembers which sockets we
-watch, so we register a socket once and tell it only what changes; and it
-returns only the ready sockets, each with the function to call for it:
-accept() for the listener, handle() for a client. So a turn of the loop costs
-per ready socket, not per connection, and a /sleep is a timer, not a socket.
+The selector (epoll on Linux, kqueue on macOS, select() on Windows) remembers
+which sockets we watch, so we register a socket once and tell it only what
+changes; and it returns only the ready sockets, each with the function to
+call for it: accept() for the listener, handle() for a client. So a turn of
+the loop costs per ready socket, not per connection, and a /sleep is a timer,
+not a socket.
+
+Still readiness: the loop sleeps in the selector, then the callback calls
+recv() itself on a non-blocking socket. In the slides' table that is the
+asynchronous blocking cell, like lesson 03: a reactor. The bottom-right cell,
+where the recv() is done for you and your callback gets the data (a
+proactor: IOCP, io_uring), is primitives.CompletionLoop.
 
 Trade-off: still one thread. One slow callback (a /cpu request, a cold disk)
 stalls every client until it returns; and the code is inside out: each
@@ -45,7 +52,7 @@ class CallbackServer(EventLoopServer):
             self.selector.register(client.sock, selectors.EVENT_READ, partial(self.handle, client))
 
     def handle(self, client, sock=None, mask=None):
-        """Its socket is ready (or its /sleep is over): recv() or send() will not block."""
+        """Its socket is ready (or its /sleep is over): recv() or send() does what it can, never waits."""
         before = client.want
         client.handle(SLICE)  # does what it can now; client.want: what it waits for next
         self.watch(client, before)

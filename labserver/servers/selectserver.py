@@ -5,10 +5,18 @@
 The busy-wait loop of lesson 02, with the waiting moved into the kernel: we
 give select() the sockets we want to recv() from and those we want to send()
 to, and the OS puts the thread to sleep until one of them is ready or the
-timeout ends (the nearest deadline or end of a /sleep). Then recv() and
-send() on the ready sockets return at once. Many clients, one thread, no CPU
-while idle. To stop the loop, stop() makes a socket of its own readable: the
-waker.
+timeout ends (the nearest deadline or end of a /sleep). Many clients, one
+thread, no CPU while idle. To stop the loop, stop() makes a socket of its own
+readable: the waker. In the slides' table this is asynchronous blocking I/O:
+I/O multiplexing, a reactor (POSIX names select() "synchronous I/O
+multiplexing": the recv() that follows still moves the data while we wait).
+
+Every socket is non-blocking all the same (EventLoopServer): readiness is a
+hint, not a promise. select(2) itself warns that a socket reported readable
+may then block (data discarded, e.g. a bad checksum); a ready listener's
+connection may be reset before accept() on some systems; and "writable" means
+room for some bytes, not for a whole reply. So recv(), accept() and send()
+either do part of the work or raise BlockingIOError, and the loop goes on.
 
 Trade-off: select() is "not the most efficient function". select() remembers
 nothing, so every call rebuilds the lists, copies them into the kernel, which
@@ -65,7 +73,7 @@ class SelectServer(EventLoopServer):
                 self.close(client)
 
     def handle(self, client):
-        """Its socket is ready (or its /sleep is over): recv() or send() will not block."""
+        """Its socket is ready (or its /sleep is over): recv() or send() does what it can, never waits."""
         if client.handle(SLICE) == CLOSE:
             self.close(client)
         else:

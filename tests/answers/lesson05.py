@@ -95,3 +95,109 @@ async def never_closes_the_writer(reader, writer):
 @wrong("05", "upper_echo_async", "should be a coroutine function")
 def not_async(reader, writer):
     pass
+
+
+# Exercise 1: step(task, value), the heart of a Task.
+
+
+@right("05", "task_step")
+def step_with_a_named_callback(task, value):
+    try:
+        future = task.coro.send(value)
+    except StopIteration as finished:
+        task.set_result(finished.value)
+    else:
+        def wake(done):
+            step_with_a_named_callback(task, done.result)
+
+        future.add_done_callback(wake)
+
+
+@right("05", "task_step")
+def step_that_loops_over_done_futures(task, value):
+    while True:
+        try:
+            future = task.coro.send(value)
+        except StopIteration as finished:
+            task.set_result(finished.value)
+            return
+        if not future.done:
+            future.add_done_callback(lambda done: step_that_loops_over_done_futures(task, done.result))
+            return
+        value = future.result  # already there: no need to wait for a callback
+
+
+@wrong("05", "task_step", "received None, not the future's result.*next\\(\\) sends None")
+def next_instead_of_send(task, value):
+    try:
+        future = next(task.coro)
+    except StopIteration as finished:
+        task.set_result(finished.value)
+        return
+    future.add_done_callback(lambda done: next_instead_of_send(task, done.result))
+
+
+@wrong("05", "task_step", "received the future itself, not its result")
+def sends_the_future(task, value):
+    try:
+        future = task.coro.send(value)
+    except StopIteration as finished:
+        task.set_result(finished.value)
+        return
+    future.add_done_callback(lambda done: sends_the_future(task, done))
+
+
+@wrong("05", "task_step", "let StopIteration out")
+def no_stop_iteration(task, value):
+    future = task.coro.send(value)
+    future.add_done_callback(lambda done: no_stop_iteration(task, done.result))
+
+
+@wrong("05", "task_step", "the task is not done")
+def forgets_the_task(task, value):
+    try:
+        future = task.coro.send(value)
+    except StopIteration:
+        return
+    future.add_done_callback(lambda done: forgets_the_task(task, done.result))
+
+
+@wrong("05", "task_step", "task's result is None.*StopIteration's .value")
+def result_none(task, value):
+    try:
+        future = task.coro.send(value)
+    except StopIteration:
+        task.set_result(None)
+        return
+    future.add_done_callback(lambda done: result_none(task, done.result))
+
+
+@wrong("05", "task_step", "missing 1 required positional argument.*lambda done: step\\(task, done.result\\)")
+def step_as_the_callback(task, value):
+    try:
+        future = task.coro.send(value)
+    except StopIteration as finished:
+        task.set_result(finished.value)
+        return
+    future.add_done_callback(step_as_the_callback)
+
+
+@wrong("05", "task_step", "never resumed: add a done callback")
+def never_calls_back(task, value):
+    try:
+        task.coro.send(value)
+    except StopIteration as finished:
+        task.set_result(finished.value)
+
+
+@wrong("05", "task_step", "did not return within .*it never waits", hangs=True)
+def waits_for_the_future(task, value):
+    while True:
+        try:
+            future = task.coro.send(value)
+        except StopIteration as finished:
+            task.set_result(finished.value)
+            return
+        while not future.done:
+            time.sleep(0.01)  # nobody else can resolve it while we wait here
+        value = future.result

@@ -24,10 +24,12 @@ from labserver.checks import CheckFailed, lesson00, lesson08
 ANSWERS = answers.load()
 SHORT = 1.5  # seconds: the deadlines of the checks, for answers that hang
 DEADLINES = ["DEADLINE", "WAIT", "REPLY_TIMEOUT", "GIVE_UP", "STOP_WITHIN"]
-# Lesson 08's answers get rows like a sweep's: the check adds rows of its own.
-SWEEP = [{"model": m, "clients": c, "rps": r, "cpu_pct": cpu}
-         for m, c, r, cpu in [("iterative", 1, 19.0, 2.0), ("threadpool", 1, 19.5, 3.0), ("busywait", 1, 19.8, 99.0),
-                              ("iterative", 8, 20.0, 2.0), ("threadpool", 8, 150.0, 9.0), ("busywait", 8, 140.0, None)]]
+# Lesson 08's answers get rows like a sweep's: the check adds rows of its own. A /block sweep: select
+# stalls at once, processes (2) at 4 clients, threadpool still climbs; one CPU figure not measured.
+SWEEP = [{"model": m, "clients": c, "rps": r, "requests": round(r * 0.5), "duration_s": 0.5, "cpu_pct": cpu}
+         for m, c, r, cpu in [("select", 1, 20.0, 2.0), ("processes", 1, 20.0, 3.0), ("threadpool", 1, 20.0, None),
+                              ("select", 4, 20.0, 2.0), ("processes", 4, 38.0, 4.0), ("threadpool", 4, 80.0, 2.5),
+                              ("select", 16, 20.0, 2.0), ("processes", 16, 38.0, 4.0), ("threadpool", 16, 320.0, 6.0)]]
 
 
 def test_the_bank_covers_every_exercise_both_ways():
@@ -81,20 +83,22 @@ def test_a_stub_is_not_written_yet_for_every_check():
         if (lesson, name) in {("05", "upper_echo_async"), ("09", "head_reader")}:
             continue  # a coroutine function and a class: their stubs are tried through the notebooks
         check = getattr(importlib.import_module(f"labserver.checks.lesson{lesson}"), name)
-        args = (stub, [{"model": "a", "clients": 1, "rps": 1.0, "cpu_pct": 1.0}]) if lesson == "08" else (stub,)
+        args = (stub, SWEEP) if lesson == "08" else (stub,)
         with pytest.raises(CheckFailed, match="not written yet"):
             check(*args)
 
 
-def test_a_winner_decided_by_a_tie_accepts_every_tied_model():
-    rows = [{"model": m, "clients": c, "rps": r, "cpu_pct": 5.0}
-            for m, c, r in [("busywait", 8, 320.0), ("select", 8, 320.0), ("threadpool", 8, 320.0),
-                            ("iterative", 8, 20.0), ("iterative", 1, 900.0)]]
-    for tied in ["busywait", "select", "threadpool"]:
-        lesson08.winner(lambda rows, tied=tied: tied if rows[0]["model"] in {"busywait", "iterative"} else
-                        answers.lesson08.sorted_by_rate(rows), rows)
-    with pytest.raises(CheckFailed, match="the highest rate"):
-        lesson08.winner(lambda rows: "iterative", rows)
+def test_where_the_block_sweep_stops_scaling():
+    assert lesson08.knees(SWEEP) == {"select": 1, "processes": 4, "threadpool": 16}
+    lesson08.stops_scaling(answers.lesson08.from_the_top, SWEEP)
+    with pytest.raises(CheckFailed, match="select .* stops scaling at 1 clients"):
+        lesson08.stops_scaling(lambda rows: {"select": 16, "processes": 4, "threadpool": 16}, SWEEP)
+
+
+def test_the_cost_per_request_of_a_sweep_row():
+    row = {"model": "select", "clients": 16, "rps": 32_000.0, "requests": 16_000, "duration_s": 0.5, "cpu_pct": 96.0}
+    assert abs(lesson08.cost_us(row) - 30.0) < 1e-9  # 0.96 core-seconds per second / 32,000 requests per second
+    assert lesson08.cost_us(dict(row, cpu_pct=None)) is None and lesson08.cost_us(dict(row, requests=0)) is None
 
 
 def test_the_about_page_must_come_from_the_server():

@@ -85,7 +85,7 @@ class ForgetsTheRest:
 wrong("09", "head_reader", "should return the second head")(ForgetsTheRest)
 
 
-def _split(data, require_length=False, search_text=False):
+def _split(data, require_length=False, search_text=False, missing_means_zero=False, trust_length=False):
     responses = []
     while data:
         end = data.find(b"\r\n\r\n")
@@ -97,9 +97,14 @@ def _split(data, require_length=False, search_text=False):
             found = re.search(r"Content-Length: *(\d+)", head)
         else:
             found = re.search(r"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$", head)
-        if found is None and require_length:
+        if (status < 200 or status in (204, 304)) and not trust_length:
+            length = 0  # RFC 9112 6.3: no body, whatever the fields say
+        elif found is None and require_length:
             raise ValueError("no Content-Length")
-        length = int(found.group(1)) if found else 0
+        elif found is None:
+            length = 0 if missing_means_zero else len(data) - end - 4  # until the server closed
+        else:
+            length = int(found.group(1))
         if len(data) < end + 4 + length:
             raise ValueError("incomplete body")
         responses.append((status, data[end + 4:end + 4 + length]))
@@ -112,9 +117,19 @@ def with_a_regex_per_head(data):
     return _split(data)
 
 
-@wrong("09", "split_responses", "a 304 has no body")
+@wrong("09", "split_responses", "its body runs until the server closed: split_responses raised ValueError")
 def requires_content_length(data):
     return _split(data, require_length=True)
+
+
+@wrong("09", "split_responses", "runs until the server closes the connection")
+def no_length_means_zero(data):  # what lesson 09 itself taught before RFC 9112 6.3 was read
+    return _split(data, missing_means_zero=True)
+
+
+@wrong("09", "split_responses", "a 304 never has a body|whatever its Content-Length says")
+def trusts_the_length_of_a_304(data):
+    return _split(data, trust_length=True)
 
 
 @wrong("09", "split_responses", "look at each header's name|case-insensitive")

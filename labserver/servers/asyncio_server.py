@@ -1,4 +1,4 @@
-"""Lesson 04 (asynchronous, non-blocking): the coroutine server, on asyncio.
+"""Lesson 05 (coroutines and asyncio): the coroutine server, on asyncio.
 
     async def serve_client(self, reader, writer):  # one coroutine per connection
         ...
@@ -20,8 +20,13 @@ it only buffers, so without `await writer.drain()` a 1 GiB file would pile up
 in memory; files go out with loop.sendfile, a slice at a time. Timeouts:
 wait_for() around every wait, or an idle client holds its socket forever.
 
-Trade-off: still one thread, so one /cpu request stalls every client; in
-return, a loop with timers, sendfile, TLS and subprocesses already written.
+asyncio's event loop is a selector loop (epoll, kqueue: readiness) on
+Linux and macOS, and a ProactorEventLoop (IOCP: completion) on Windows since
+Python 3.8; this coroutine is the same on both.
+
+Trade-off: still one thread, so one /cpu or /block request stalls every
+client (a blocking call belongs in loop.run_in_executor); in return, a loop
+with timers, sendfile, TLS and subprocesses already written.
 """
 
 import asyncio

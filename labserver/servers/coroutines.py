@@ -1,4 +1,4 @@
-"""Lesson 04 (asynchronous, non-blocking): coroutines, the bridge from callbacks to asyncio.
+"""Lesson 05 (coroutines): the callback server, each connection a generator.
 
     def serve_client(self, client):  # one generator per connection
         ...
@@ -11,13 +11,16 @@
 The callback server cut each conversation into callbacks. Here each
 connection is a generator that reads like the blocking loop of lesson 01
 (serve_blocking in blocking.py), except that wherever that would block, it
-yields what it waits for instead: READ, WRITE, or SLEEP (a /sleep request).
-The event loop is the callback server's; the callback registered with a
-client's socket now resumes its generator, until its next yield (after
-David Beazley, PyCon 2015). That is what asyncio does, with `await` for `yield`.
+yields what it waits for instead: READ, WRITE, or SLEEP (a /sleep request,
+a timer). The event loop is the callback server's (readiness, a reactor);
+the callback registered with a client's socket now resumes its generator,
+until its next yield: the job of a Task (labserver/tasks.py), with a word
+saying what it waits for where a Task has a future (after David Beazley,
+PyCon 2015). asyncio does the same with futures, and `await` for `yield`.
 
-Trade-off: as with callbacks, one thread runs everything, so a /cpu request
-stalls every client; in return, each conversation reads from top to bottom.
+Trade-off: as with callbacks, one thread runs everything, so a /cpu or
+/block request stalls every client; in return, each conversation reads from
+top to bottom.
 """
 
 import selectors

@@ -122,7 +122,7 @@ def upper_echo(callback):
 
 @check
 def upper_echo_task(task_function):
-    """Lesson 04: the generator task, with a 1 MiB message through a full buffer."""
+    """Lesson 05: the generator task, with a 1 MiB message through a full buffer."""
     lesson04._conversation(lesson04.Scheduler(task_function), big=lesson04.HUGE)
     passed("the generator task echoes 1 MiB through a full buffer")
 

@@ -86,7 +86,7 @@ class SelectorLoop:
 
 
 class Scheduler:
-    """Exercise 2: a generator scheduler like CoroutineServer's. A task yields
+    """Lesson 05, exercise 2: a generator scheduler like CoroutineServer's. A task yields
     ("recv", sock) or ("send", sock) where blocking code would block; the
     scheduler resumes it once select() says that socket is ready."""
 
@@ -153,7 +153,7 @@ class Scheduler:
 
 
 class AsyncioLoop:
-    """Exercise 3: asyncio.start_server with `handler(reader, writer)`, on an
+    """Lesson 05, exercise 3: asyncio.start_server with `handler(reader, writer)`, on an
     event loop in a helper thread (the notebook's own thread already runs one).
     Each writer's buffer is watched: its largest size is `self.piled_up`."""
 
@@ -427,7 +427,7 @@ def upper_echo(callback):
 
 @check
 def upper_echo_task(task_function):
-    """Exercise 2: task_function(sock), a generator run by Scheduler."""
+    """Lesson 05, exercise 2: task_function(sock), a generator run by Scheduler."""
     _conversation(Scheduler(task_function), big=BIG)
     passed(f"{_name(task_function)} served {CLIENTS} clients as generator tasks, "
            f"including a {BIG // 1024} KiB message sent through a full buffer")
@@ -435,7 +435,7 @@ def upper_echo_task(task_function):
 
 @check
 def upper_echo_async(handler):
-    """Exercise 3: async handler(reader, writer) for asyncio.start_server."""
+    """Lesson 05, exercise 3: async handler(reader, writer) for asyncio.start_server."""
     name = getattr(handler, "__name__", "your function")
     expect(inspect.iscoroutinefunction(handler), f"{name} should be a coroutine function: `async def {name}(reader, writer):`")
     _conversation(AsyncioLoop(handler), big=HUGE)

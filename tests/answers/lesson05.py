@@ -1,4 +1,4 @@
-"""The upper-case echo as a generator task and as an asyncio coroutine (lesson 05)."""
+"""Lesson 05: the heart of a Task (step), and the upper-case echo as a generator task and as an asyncio coroutine."""
 
 import time
 

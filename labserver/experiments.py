@@ -7,7 +7,7 @@ connection it opens.
 
     with IterativeServer() as server:
         first_byte_while_busy(server.url)
-    # {'download_s': 2.0, 'first_byte_s': 1.98, 'timed_out': False}
+    # {'download_bytes': 4000000, 'download_s': 2.0, 'first_byte_s': 1.8, 'timed_out': False}
 
 Lessons 06 and 07 add experiments about threads and processes themselves:
 lost updates on a shared counter, what a thread and a process cost to start,

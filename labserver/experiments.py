@@ -653,8 +653,7 @@ def crash_one_worker(kind, workers=3, jobs=20, job_s=0.02, crash_at=5, crasher=1
 
 
 def log_line(worker, number):
-    """The log line `number` of `worker`: long enough that a file's 8 KiB
-    buffer ends in the middle of one, newline included."""
+    """The log line `number` of `worker`, newline included."""
     return f"worker {worker} line {number:04d} " + "." * 40 + "\n"
 
 

@@ -30,7 +30,13 @@ all cores at once, which the threads of one process cannot do (lesson 06).
 
 Trade-off: processes share no memory. Every worker has its own app, its own
 caches, its own copy of everything; sharing anything (a counter, one log
-file) takes IPC. In return a bug in one worker cannot corrupt another. They
+file) takes IPC (lesson 07 writes one log file through a queue). In return
+a bug in one worker cannot corrupt another, and a worker that crashes ends
+alone: its clients lose their connections, the other workers go on. It is
+not replaced (the masters of Apache's prefork, gunicorn and nginx start a
+new one). On Linux, if the dead one was worker 0, the parent's listener
+stays in the SO_REUSEPORT group with nobody accepting from it, and the new
+connections the kernel deals to it wait unanswered. They
 are heavy to start (each imports Python and labserver), so they start once:
 start() returns when every worker has said it is ready (a client that
 connects earlier just waits in the listen backlog). Workers' log records are

@@ -228,6 +228,112 @@ def threads_for_idle_clients(url, clients=100, settle=0.5):
     return {"clients": clients, "threads_before": before, "threads_during": during}
 
 
+def idle_clients_and_a_newcomer(url, clients=100, path="/", timeout=5.0, pid=None, settle=0.3):
+    """Open `clients` connections that send nothing (browsers keeping a
+    connection open for later), then a newcomer asks for `path`. Returns
+    {"clients", "first_byte_s" (None: nothing within `timeout`),
+    "threads_before", "threads_during", "rss_before_mb", "rss_during_mb",
+    "vms_before_mb", "vms_during_mb"}: the OS threads and memory of process
+    `pid` (default: this one, for a server started in the notebook) before
+    the idle clients connect and while they are connected. RSS is memory
+    actually in RAM; VMS is address space reserved, most of it never touched.
+    Needs psutil. Every connection is closed before it returns."""
+    import psutil
+
+    process = psutil.Process(os.getpid() if pid is None else pid)
+    parts = urlsplit(url)
+
+    def sample():
+        with process.oneshot():
+            memory = process.memory_info()
+            return process.num_threads(), memory.rss / 2**20, memory.vms / 2**20
+
+    threads_before, rss_before, vms_before = sample()
+    sockets = []
+    try:
+        for _ in range(clients):
+            sockets.append(socket.create_connection((parts.hostname, parts.port), timeout=5))
+        time.sleep(settle)  # let the server accept them all
+        threads_during, rss_during, vms_during = sample()
+        first_byte = time_to_first_byte(url, path, timeout)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return {"clients": clients, "first_byte_s": first_byte,
+            "threads_before": threads_before, "threads_during": threads_during,
+            "rss_before_mb": rss_before, "rss_during_mb": rss_during,
+            "vms_before_mb": vms_before, "vms_during_mb": vms_during}
+
+
+class PausingDict(dict):
+    """A dict that lets other threads run (time.sleep(0)) after every read and
+    before every write: a thread switch at the worst moment, every time,
+    instead of once in a while. Code that reads, adds and writes back
+    without a lock then loses updates on every run; with one lock around the
+    read and the write, nothing is lost however long the pauses are."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        time.sleep(0)
+        return value
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        time.sleep(0)
+        return value
+
+    def __contains__(self, key):
+        found = super().__contains__(key)
+        time.sleep(0)
+        return found
+
+    def setdefault(self, key, default=None):
+        time.sleep(0)
+        return super().setdefault(key, default)
+
+    def __setitem__(self, key, value):
+        time.sleep(0)
+        super().__setitem__(key, value)
+
+
+def record_hits_in_threads(record_hit, threads=8, per_thread=20_000, paths=("/", "/about.html", "/style.css"),
+                           hits=None):
+    """`threads` threads each call record_hit(hits, path) `per_thread` times,
+    cycling through `paths`, all starting together, as a server's workers
+    would count the requests for each page. Returns {"expected", "counted",
+    "lost", "seconds", "hits"}: every update one thread overwrote with an
+    older value is missing from "counted". A record_hit that never returns
+    (a lock never released) makes this hang: a check runs it with a deadline."""
+    hits = {} if hits is None else hits
+    start_line = threading.Barrier(threads)
+    errors = []
+
+    def work(number):
+        try:
+            start_line.wait()
+            for i in range(per_thread):
+                record_hit(hits, paths[(number + i) % len(paths)])
+        except BaseException as error:  # reported below, not printed by threading
+            errors.append(error)
+            start_line.abort()  # the others must not wait for us at the start line
+
+    # Daemon threads: if record_hit deadlocks, the kernel can still exit.
+    workers = [threading.Thread(target=work, args=(i,), name=f"hits-{i}", daemon=True) for i in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    seconds = time.perf_counter() - start
+    first = next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), None)
+    if first is not None:
+        raise first
+    expected = threads * per_thread
+    counted = sum(v for v in dict(hits).values() if isinstance(v, int))
+    return {"expected": expected, "counted": counted, "lost": expected - counted, "seconds": seconds,
+            "hits": dict(hits)}
+
+
 # Lesson 07: processes and the GIL.
 
 

@@ -6,6 +6,7 @@ stopped, a watched socket counts what was done with it, and no raw exception
 from a check's own code reaches a student.
 """
 
+import itertools
 import socket
 import threading
 import time
@@ -115,19 +116,19 @@ def test_a_value_whose_class_redefines_equality_is_not_plain():
 UNSTICK = threading.Event()
 
 
-def never_releases(counter):
-    """Passes the check's first, single-threaded call; then every thread waits,
-    as on a lock that is never released (until the test ends)."""
-    if threading.current_thread().name != "labserver-check-student":
+def never_releases(hits, path, calls=itertools.count()):
+    """Passes the check's first three calls, from one thread; then every
+    thread waits, as on a lock that is never released (until the test ends)."""
+    if next(calls) >= 3:
         UNSTICK.wait()
-    counter["n"] = counter["n"] + 1
+    hits[path] = hits.get(path, 0) + 1
 
 
 def test_a_lock_never_released_fails_and_the_tidy_up_cell_says_restart(monkeypatch):
     monkeypatch.setattr(lesson06, "GIVE_UP", 1.0)
     try:
         with pytest.raises(CheckFailed, match="never released.*restart the kernel"):
-            lesson06.safe_increment(never_releases)
+            lesson06.record_hit(never_releases)
         with pytest.raises(CheckFailed, match="a check gave up on are still running"):
             nothing_left_running()
     finally:

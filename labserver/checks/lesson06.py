@@ -1,4 +1,11 @@
-"""Checks for lesson 06 (threads): a lock around shared data, a bounded pool.
+"""Checks for lesson 06 (threads): a race in a shared hit counter, a bounded pool.
+
+record_hit's check runs the lesson's experiment (8 threads counting
+requests per page, as record_hits_in_threads does) on a PausingDict, a dict that lets other threads run
+between every read and every write, so that a read-modify-write that is not
+covered by one shared lock loses updates on every run, not once in a while.
+A lock that is never released shows as threads that never finish: the check
+waits GIVE_UP seconds, then says so.
 
 run_all's check gives the pool tasks of unequal lengths (the first the
 slowest), so that results stored as they complete come out in the wrong
@@ -10,58 +17,71 @@ or never joins them, is told so however quickly they happened to end.
 import threading
 import time
 
-from ..experiments import count_in_threads
-from . import CheckFailed, StudentCall, ThreadWatch, check, describe, expect, hang_message, passed
+from ..experiments import PausingDict
+from . import Abandoned, CheckFailed, StudentCall, ThreadWatch, check, expect, hang_message, passed, raise_in
 
 GIVE_UP = 20.0  # seconds: an answer that hangs (a lock never released) fails instead of hanging the notebook
-
-
-class RaceCounter(dict):
-    """A dict that pauses (time.sleep(0): any other thread may run) after each
-    read and before each write. Code that reads, adds and writes without a lock
-    then loses updates every time, even `counter["n"] += 1`, which on Python
-    3.10+ would lose one only rarely. With a lock around the three steps,
-    nothing is lost however long the pauses are."""
-
-    def __getitem__(self, key):
-        value = super().__getitem__(key)
-        time.sleep(0)
-        return value
-
-    def get(self, key, default=None):
-        value = super().get(key, default)
-        time.sleep(0)
-        return value
-
-    def __setitem__(self, key, value):
-        time.sleep(0)
-        super().__setitem__(key, value)
+PATHS = ("/", "/about.html", "/style.css")
 
 
 @check
-def safe_increment(safe_increment, threads=8, per_thread=100):
-    """Many threads call safe_increment(counter) at once: the total must be exact."""
-    counter = {"n": 41}
-    StudentCall(safe_increment, (counter,)).run(GIVE_UP, doing="one call, on {'n': 41}")
-    expect(counter.get("n") == 42, f"safe_increment({{'n': 41}}) should leave {{'n': 42}}, it left {counter!r}")
+def record_hit(record_hit, threads=8, per_thread=100):
+    """Many threads call record_hit(hits, path) at once: every page's count must be exact."""
+    hits = {}
+    calls = ["/", "/", "/about.html"]
 
-    # count_in_threads: the lesson's own experiment, on a counter that pauses
-    # between read and write, so that a missing lock loses updates every time.
-    attempt = StudentCall(lambda: count_in_threads(safe_increment, threads, per_thread, counter=RaceCounter()),
-                          (), "safe_increment()")
-    attempt.start()
-    if not attempt.wait(GIVE_UP):
-        raise CheckFailed(hang_message(attempt, f"{threads} threads calling safe_increment did not finish within "
-                                                f"{GIVE_UP:g} s: is a lock acquired and never released? "
-                                                f"(`with lock:` releases it for you)"))
-    if attempt.error is not None:
-        raise CheckFailed(describe(attempt.error, "safe_increment"))
-    counted = attempt.result
-    expected, got = counted["expected"], counted["counted"]
-    expect(got == expected,
-           f"{threads} threads x {per_thread} calls should count {expected}, your function counted {got}: "
-           f"{expected - got} updates lost. Hold ONE lock, shared by all threads, around the read AND the write")
-    passed(f"{threads} threads x {per_thread} increments = {got}, none lost, even with a pause between read and write")
+    def one_by_one():
+        for path in calls:
+            record_hit(hits, path)
+
+    StudentCall(one_by_one, (), "record_hit()").run(
+        GIVE_UP, doing="three calls one after the other, from one thread: is a lock acquired and never released?")
+    expect(hits == {"/": 2, "/about.html": 1},
+           f"record_hit({{}}, '/') twice, then record_hit(hits, '/about.html') should leave "
+           f"{{'/': 2, '/about.html': 1}}; it left {hits!r:.80}")
+
+    # The lesson's experiment, on a dict that pauses between read and write.
+    # Each thread is a StudentCall of its own, so that the check can give up
+    # on the ones stuck on a lock and say where they are.
+    hits = PausingDict()
+    start_line = threading.Barrier(threads)
+
+    def work(number):
+        start_line.wait(GIVE_UP)
+        for i in range(per_thread):
+            record_hit(hits, PATHS[(number + i) % len(PATHS)])
+
+    attempts = [StudentCall(work, (number,), "record_hit()").start() for number in range(threads)]
+    deadline = time.monotonic() + GIVE_UP
+    for attempt in attempts:
+        attempt.wait(max(0.0, deadline - time.monotonic()))
+    stuck = [attempt for attempt in attempts if attempt.thread.is_alive()]
+    if stuck:
+        for attempt in stuck[1:]:  # asked to end at once; hang_message below waits for the first one
+            if attempt.returned_at is None:
+                raise_in(attempt.thread, Abandoned)
+        raise CheckFailed(hang_message(stuck[0], f"{len(stuck)} of {threads} threads calling record_hit did not "
+                                                 f"finish within {GIVE_UP:g} s: is a lock acquired and never "
+                                                 f"released? (`with lock:` releases it for you, even after an "
+                                                 f"exception)"))
+    for attempt in attempts:
+        attempt.raise_error("record_hit")
+    expected = threads * per_thread
+    got = sum(n for n in dict(hits).values() if isinstance(n, int))
+    per_path = dict.fromkeys(PATHS, 0)  # what the threads asked for, page by page
+    for number in range(threads):
+        for i in range(per_thread):
+            per_path[PATHS[(number + i) % len(PATHS)]] += 1
+    wrong = {path: n for path, n in dict(hits).items() if per_path.get(path) != n}
+    expect(got == expected and not wrong,
+           f"{threads} threads x {per_thread} calls should count {per_path}, your function counted "
+           f"{dict(hits)!r:.120}: {expected - got} updates lost. Between reading a page's count and "
+           f"writing it back, another thread can write the same page's count; its update is then overwritten. "
+           f"One lock, created once and shared by every thread (a lock made inside the function is a new "
+           f"one per call and stops no one), must cover the read AND the write (a lock around only one of "
+           f"them leaves the gap between them open)")
+    passed(f"{threads} threads x {per_thread} hits on {len(PATHS)} pages = {got}, none lost, "
+           f"even with a thread switch between every read and write")
 
 
 def _tasks(count, task_s):

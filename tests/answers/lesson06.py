@@ -1,4 +1,4 @@
-"""safe_increment and run_all (lesson 06)."""
+"""record_hit (find and fix a race) and run_all (lesson 06)."""
 
 import queue
 import threading
@@ -7,29 +7,88 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import right, wrong
 
-LOCK = threading.RLock()
+HITS_LOCK = threading.Lock()
+ONE_RLOCK = threading.RLock()
+PAGE_LOCKS = {}  # path -> its own lock
+COUNTERS_LOCK = threading.Lock()
 
 
-@right("06", "safe_increment")
-def with_acquire_and_release(counter):
-    LOCK.acquire()
+@right("06", "record_hit")
+def one_lock_around_read_and_write(hits, path):
+    with HITS_LOCK:
+        hits[path] = hits.get(path, 0) + 1
+
+
+@right("06", "record_hit")
+def acquire_and_release_an_rlock(hits, path):
+    ONE_RLOCK.acquire()
     try:
-        value = counter["n"]
-        time.sleep(0)
-        counter["n"] = value + 1
+        if path in hits:
+            hits[path] += 1
+        else:
+            hits[path] = 1
     finally:
-        LOCK.release()
+        ONE_RLOCK.release()
 
 
-@wrong("06", "safe_increment", "updates lost")
-def no_lock(counter):
-    counter["n"] += 1
+@right("06", "record_hit")
+def a_lock_per_page(hits, path):
+    lock = PAGE_LOCKS.setdefault(path, threading.Lock())  # one atomic step: every thread gets the same lock
+    with lock:
+        count = hits.get(path, 0)
+        hits[path] = count + 1
 
 
-@wrong("06", "safe_increment", "updates lost")
-def a_lock_per_call(counter):
+@wrong("06", "record_hit", "updates lost")
+def as_shipped(hits, path):
+    hits[path] = hits.get(path, 0) + 1
+
+
+@wrong("06", "record_hit", "updates lost")
+def augmented_assignment(hits, path):
+    hits.setdefault(path, 0)
+    hits[path] += 1  # still a read, an add and a write
+
+
+@wrong("06", "record_hit", "updates lost.*made inside the function")
+def a_new_lock_per_call(hits, path):
     with threading.Lock():
-        counter["n"] = counter["n"] + 1
+        hits[path] = hits.get(path, 0) + 1
+
+
+@wrong("06", "record_hit", "updates lost.*only one of")
+def lock_around_the_read_only(hits, path):
+    with COUNTERS_LOCK:
+        count = hits.get(path, 0)
+    hits[path] = count + 1
+
+
+@wrong("06", "record_hit", "updates lost")
+def lock_around_the_write_only(hits, path):
+    count = hits.get(path, 0) + 1
+    with COUNTERS_LOCK:
+        hits[path] = count
+
+
+# The two answers below acquire with a timeout only so that the threads they
+# block end a few seconds after the test (a thread stuck in acquire() cannot
+# be stopped from outside); for the check, 3 s is the same as never.
+STUCK = threading.Lock()
+
+
+@wrong("06", "record_hit", "never released", hangs=True)
+def acquire_without_release(hits, path):
+    STUCK.acquire(timeout=3)
+    hits[path] = hits.get(path, 0) + 1
+
+
+STUCK_R = threading.RLock()
+
+
+@wrong("06", "record_hit", "never released", hangs=True)
+def rlock_without_release(hits, path):
+    STUCK_R.acquire(timeout=3)  # the first thread may take it again and again; the others wait for ever
+    hits[path] = hits.get(path, 0) + 1
 
 
 @right("06", "run_all")

@@ -290,3 +290,41 @@ def serve_echo(serve_echo):
             run.trouble("all 5 clients had come and gone, but serve_echo(5, ready) did not return")
         run.attempt.raise_error("serve_echo")
     passed("serve_echo serves 5 clients that arrived together, 200 KB included, and returns")
+
+
+@check
+def task_step(step):
+    """Lesson 05: a generator that returns at once, 30 tasks waiting for one future, a chain of 50 tasks."""
+    from ..tasks import Future
+    from .lesson05 import StudentTask, _run
+
+    def scenario(step):
+        def at_once():
+            return "now"
+            yield  # a generator all the same
+
+        task = StudentTask(step, at_once())
+        expect(task.done and task.result == "now", "a generator returned before its first yield: its task should be "
+                                                   "done at once, with what the generator returned")
+        shared = Future()
+
+        def waiter(i):
+            return (yield shared) + i
+
+        waiters = [StudentTask(step, waiter(i)) for i in range(30)]
+        shared.set_result(100)
+        expect([t.result if t.done else None for t in waiters] == [100 + i for i in range(30)],
+               "30 tasks waited for one future: each should have been resumed with its result")
+        first = chain = Future()
+
+        def link(previous):
+            return (yield previous) + 1
+
+        for _ in range(50):
+            chain = StudentTask(step, link(chain))  # each task waits for the one before
+        first.set_result(0)
+        expect(chain.done and chain.result == 50, "50 tasks, each waiting for the one before: the last one should "
+                                                  f"have finished with 50, got {chain.result if chain.done else 'no result'}")
+
+    _run(step, scenario, "tasks sharing a future, and a chain of 50 tasks")
+    passed("step() drives a generator that returns at once, 30 tasks on one future, and a chain of 50 tasks")

@@ -18,7 +18,7 @@ import threading
 import time
 
 from . import (SPINNING, Abandoned, CheckFailed, StudentCall, check, dribbling_peer, expect, hang_message, passed,
-               plain, raise_in, run_student, watched_pair)
+               plain, raise_in, run_student, stuck_line, thread_cpu, watched_pair)
 
 DEADLINE = 5.0  # seconds for one recv_exactly() call; the slowest peer here needs 0.3 s
 
@@ -166,21 +166,33 @@ class EchoRun:
         if self.attempt.thread.is_alive():
             self.attempt.stop([self.poke])
 
-    def trouble(self, headline):
+    def trouble(self, headline, if_blocked=""):
         """Fail with `headline`, then what serve_echo was doing: returned (how), spinning, or blocked where."""
         self.attempt.wait(0.05)
         if not self.attempt.thread.is_alive():
             self.attempt.raise_error("serve_echo", f"{headline}: ")
             raise CheckFailed(f"{headline}: serve_echo had returned already. A server accepts clients in a loop, "
                               f"one after another: serve all n of them before you return")
-        share = self.attempt.cpu_share()
-        if share is not None and share > SPINNING:
-            raise CheckFailed(hang_message(self.attempt, f"{headline}. Meanwhile serve_echo kept a CPU core "
-                                                         f"{share:.0%} busy: when a client closes, recv() returns "
-                                                         f"b'' at once, every time you call it. b'' means that "
-                                                         f"client is gone for good: leave its loop and close its "
-                                                         f"socket.", [self.poke]))
-        raise CheckFailed(hang_message(self.attempt, headline, [self.poke]))
+        share = self.recent_cpu_share()
+        if share is not None and share > SPINNING / 5:  # blocked in a call, it would use none at all
+            where = stuck_line(self.attempt.thread)
+            ended = self.attempt.stop([self.poke])
+            raise CheckFailed(f"{headline}. Meanwhile serve_echo never waited: it ran round a loop ({share:.0%} of a "
+                              f"CPU core). When a client closes, recv() returns b'' at once, every time you call it: "
+                              f"b'' means that client is gone for good. Leave its loop and close its socket."
+                              + (f" It was at {where}." if where else "")
+                              + ("" if ended else " It is still running in the background: restart the kernel "
+                                                  "(Kernel > Restart) before you try again."))
+        raise CheckFailed(hang_message(self.attempt, headline + if_blocked, [self.poke]))
+
+    def recent_cpu_share(self, window=0.3):
+        """CPU seconds per second serve_echo uses now (a loop that ignores b"" spins), or None if unknown."""
+        before = thread_cpu(self.attempt.thread)
+        time.sleep(window)
+        after = thread_cpu(self.attempt.thread)
+        if before is None or after is None:
+            return self.attempt.cpu_share()  # since the call began: where the OS does not tell per thread
+        return (after - before) / window
 
     def listening(self):
         """The socket serve_echo handed to ready(), once it is listening on the loopback address."""
@@ -263,9 +275,10 @@ def _ends(run, sock, number, what):
     sock.shutdown(socket.SHUT_WR)  # recv() on the server's side returns b"" now
     if not _closed(sock):
         run.trouble(f"client {number} {what} and closed its side of the connection, but serve_echo did not close "
-                    f"the connection within {WAIT:g} s. recv() returned b'' to tell you the client had gone: close "
-                    f"that client's socket then (`with client:` or client.close()), or the client never learns "
-                    f"the conversation is over and the server runs out of file descriptors")
+                    f"the connection within {WAIT:g} s",
+                    ". recv() returned b'' to tell you the client had gone: close that client's socket then "
+                    "(`with client:` or client.close()), or the client never learns the conversation is over and "
+                    "the server runs out of file descriptors")
 
 
 @check
@@ -299,6 +312,10 @@ def serve_echo(serve_echo):
         big = bytes(range(97, 123)) * 800  # 20 KB: more than one recv() of a few KB takes
         second.sendall(big)
         got, how = _read(second, len(big))
+        if got != big and how == "closed" and run.attempt.thread.is_alive():
+            raise CheckFailed(f"client 2 sent {len(big):,} bytes, got {len(got):,} back, and then the connection was "
+                              f"closed. One recv() returns what has arrived so far, not the whole message: echo in "
+                              f"a loop until recv() returns b''")
         if got != big:
             run.trouble(f"client 2 sent {len(big):,} bytes and got {len(got):,} back within {WAIT:g} s"
                         + (" and then the connection was closed" if how == "closed" else "")

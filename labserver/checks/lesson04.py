@@ -1,4 +1,4 @@
-"""Checks for lesson 04 (asynchronous, non-blocking): one small server, three ways.
+"""Checks for lessons 04 (callbacks) and 05 (coroutines): one small server, three ways.
 
 The exercises write the same server three times: it sends every message back
 upper-cased (an "upper echo"), as a callback for a selector loop, as a
@@ -23,6 +23,12 @@ calls recv() again after b"", fails with a message saying so.
 
 The loops are written out below, short enough to read: `check.SelectorLoop??`
 and `check.Scheduler??` in the notebook.
+
+Lesson 04's second exercise, read_head, is checked at the end of this file:
+completion callbacks on labserver.primitives.CompletionLoop (q_recv), fed a
+request head in pieces while the loop's timer ticks; a q_recv() after b"", two
+q_recv()s in flight on one socket, a callback that blocks the loop, and one
+buffer shared by two connections each fail with a message saying so.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Lesson 04's three single-threaded models: callbacks, coroutines, asyncio.
+"""The three single-threaded models of lessons 04 and 05: callbacks, coroutines, asyncio.
 
 What is specific to them: one thread serves everyone, so 50 /sleep requests
 overlap (they are timers, not blocked threads) while one /cpu request stalls

@@ -456,6 +456,7 @@ from . import StudentCall, hang_message  # noqa: E402  (this section's own helpe
 HEAD = (b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: lesson-04\r\n"
         b"Accept: */*\r\n\r\n")
 TICK = 0.01  # the loop's "other work": a timer every 10 ms; a gap says a callback blocked it
+PIECE_GAP = 0.3  # seconds between two pieces of a head: a callback that waits for one blocks the loop that long
 
 
 class QRecvLoop:
@@ -500,7 +501,7 @@ class QRecvLoop:
 
 
 def _read_heads(read_head, pieces, close_early=False):
-    """Each peer sends its pieces of HEAD, 0.15 s apart (the first after 0.2 s);
+    """Each peer sends its pieces of HEAD, PIECE_GAP s apart (the first after PIECE_GAP s);
     returns (what finished() got per socket, how long read_head() took, the QRecvLoop)."""
     pairs = [socket.socketpair() for _ in pieces]
     ours = [WatchedSocket(a) for a, _ in pairs]
@@ -519,13 +520,13 @@ def _read_heads(read_head, pieces, close_early=False):
     attempt = StudentCall(scenario, (), getattr(read_head, "__name__", "read_head") + "()")
     try:
         attempt.start()
-        time.sleep(0.2)
+        time.sleep(PIECE_GAP)
         for k in range(max(len(p) for p in pieces)):
             for (_, theirs), mine in zip(pairs, pieces):
                 if k < len(mine):
                     with contextlib.suppress(OSError):
                         theirs.sendall(mine[k])
-            time.sleep(0.15)
+            time.sleep(PIECE_GAP)
         if close_early:
             for _, theirs in pairs:
                 theirs.shutdown(socket.SHUT_WR)
@@ -562,9 +563,9 @@ def read_head(read_head):
     if the client closes first; the loop goes on with other work meanwhile."""
     pieces = _cut(HEAD, [5, 30, 20])
     got, took, watch = _read_heads(read_head, [pieces])
-    expect(took < 0.1, f"read_head() took {took:.2f} s to return: it waited for the data. Call loop.q_recv(sock, "
+    expect(took < PIECE_GAP / 2, f"read_head() took {took:.2f} s to return: it waited for the data. Call loop.q_recv(sock, "
                        f"done) and return; done() is called later, when a piece has come")
-    expect(watch.largest_gap() < 0.1,
+    expect(watch.largest_gap() < PIECE_GAP / 2,
            f"the loop's timer, due every {TICK * 1000:.0f} ms, once waited {watch.largest_gap():.2f} s: a callback "
            f"blocked the loop. Do not call sock.recv() yourself (it waits): ask with loop.q_recv(sock, done)")
     calls = got[0]

@@ -296,7 +296,7 @@ class PausingDict(dict):
         super().__setitem__(key, value)
 
 
-def record_hits_in_threads(record_hit, threads=8, per_thread=20_000, paths=("/", "/about.html", "/style.css"),
+def record_hits_in_threads(record_hit, threads=8, per_thread=100_000, paths=("/", "/about.html", "/style.css"),
                            hits=None):
     """`threads` threads each call record_hit(hits, path) `per_thread` times,
     cycling through `paths`, all starting together, as a server's workers

@@ -170,6 +170,19 @@ def run_all(run_all):
 
 
 @check
+def record_hit(record_hit):
+    """Lesson 06: 16 threads on 7 pages, and a table that already holds counts."""
+    pages = ("/", "/a.html", "/b.html", "/c.css", "/d.js", "/e.png", "/f.txt")
+    lesson06.record_hit.__wrapped__(record_hit, threads=16, per_thread=35, paths=pages)
+    hits = {"/": 41, "/about.html": 7}
+    StudentCall(record_hit, (hits, "/"), "record_hit()").run(lesson06.GIVE_UP, doing="one call, on {'/': 41, ...}")
+    expect(hits == {"/": 42, "/about.html": 7},
+           f"record_hit on {{'/': 41, '/about.html': 7}} with '/' should leave {{'/': 42, '/about.html': 7}}, "
+           f"it left {hits!r:.80}")
+    passed("record_hit counts right with 16 threads on 7 pages, and on a table that already holds counts")
+
+
+@check
 def time_burns(time_burns):
     """Lesson 07: 6 burns on 3 workers."""
     lesson07.time_burns.__wrapped__(time_burns, count=6, ms=20, workers=3)

@@ -25,7 +25,7 @@ PATHS = ("/", "/about.html", "/style.css")
 
 
 @check
-def record_hit(record_hit, threads=8, per_thread=100):
+def record_hit(record_hit, threads=8, per_thread=100, paths=PATHS):
     """Many threads call record_hit(hits, path) at once: every page's count must be exact."""
     hits = {}
     calls = ["/", "/", "/about.html"]
@@ -49,7 +49,7 @@ def record_hit(record_hit, threads=8, per_thread=100):
     def work(number):
         start_line.wait(GIVE_UP)
         for i in range(per_thread):
-            record_hit(hits, PATHS[(number + i) % len(PATHS)])
+            record_hit(hits, paths[(number + i) % len(paths)])
 
     attempts = [StudentCall(work, (number,), "record_hit()").start() for number in range(threads)]
     deadline = time.monotonic() + GIVE_UP
@@ -68,10 +68,10 @@ def record_hit(record_hit, threads=8, per_thread=100):
         attempt.raise_error("record_hit")
     expected = threads * per_thread
     got = sum(n for n in dict(hits).values() if isinstance(n, int))
-    per_path = dict.fromkeys(PATHS, 0)  # what the threads asked for, page by page
+    per_path = dict.fromkeys(paths, 0)  # what the threads asked for, page by page
     for number in range(threads):
         for i in range(per_thread):
-            per_path[PATHS[(number + i) % len(PATHS)]] += 1
+            per_path[paths[(number + i) % len(paths)]] += 1
     wrong = {path: n for path, n in dict(hits).items() if per_path.get(path) != n}
     expect(got == expected and not wrong,
            f"{threads} threads x {per_thread} calls should count {per_path}, your function counted "
@@ -80,7 +80,7 @@ def record_hit(record_hit, threads=8, per_thread=100):
            f"One lock, created once and shared by every thread (a lock made inside the function is a new "
            f"one per call and stops no one), must cover the read AND the write (a lock around only one of "
            f"them leaves the gap between them open)")
-    passed(f"{threads} threads x {per_thread} hits on {len(PATHS)} pages = {got}, none lost, "
+    passed(f"{threads} threads x {per_thread} hits on {len(paths)} pages = {got}, none lost, "
            f"even with a thread switch between every read and write")
 
 

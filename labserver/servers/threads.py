@@ -13,9 +13,12 @@ serve_blocking), and the accept loop goes straight back to accept(). While one t
 /sleep, the OS runs the others, so slow clients overlap.
 
 Trade-off: threads share memory (one app, one cache, nothing to copy) and
-start fast, but an idle keep-alive client holds a whole thread, and only one
-thread at a time runs Python code (the GIL): /cpu requests take turns however
-many cores there are. Lesson 07 uses processes for that.
+start fast (a fraction of a millisecond), but an idle keep-alive client holds
+a whole thread: on Linux about 20 KiB of RAM, and its stack's 8 MiB (`ulimit
+-s`) of reserved address space, which gets RAM only where it is touched
+(lesson 06 measures both). And only one thread at a time runs Python code
+(the GIL): /cpu requests take turns however many cores there are. Lesson 07
+uses processes for that.
 
 The GIL is not fair, either. Every thread whose recv() returns must take the
 GIL back, and the thread that just let go of it often takes it again first,

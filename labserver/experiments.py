@@ -240,6 +240,10 @@ def idle_clients_and_a_newcomer(url, clients=100, path="/", timeout=5.0, pid=Non
     Needs psutil. Every connection is closed before it returns."""
     import psutil
 
+    from .limits import RESERVE, raise_open_files_limit
+
+    # Both ends of every connection, when the server runs in this process: macOS starts at 256 files.
+    raise_open_files_limit(2 * clients + RESERVE)
     process = psutil.Process(os.getpid() if pid is None else pid)
     parts = urlsplit(url)
 

@@ -195,7 +195,7 @@ def test_the_graded_notebook_is_the_reference_with_the_students_answer_text(rele
     assert "print('an extra cell')" not in "".join(sources) and "pass\n" not in sources
     assert all("tags" not in cell["metadata"] for cell in notebook["cells"])
     assert leaked_solutions(instructor, notebook) == []
-    assert [i["id"] for i in graded_items] == ["03.ready_to_read", "03.echo_server", "03.echo_server.hidden"]
+    assert [i["id"] for i in graded_items] == ["03.echo_server", "03.echo_server.hidden", "03.nonblocking_echo_server"]
     for item in graded_items:
         assert "check" in source_of(notebook["cells"][item["cell"]]) and "Grading guard" in sources[item["cell"] - 1]
     # An answer cell found by its metadata, or by its first line, when its id changed.
@@ -266,7 +266,7 @@ def test_the_notebook_cheats_earn_nothing(release, tmp_path):
                                      "outputs": [], "execution_count": None, "source": WRAP_EVERY_CELL})
 
     repo = cheat_on(release, tmp_path, edit)
-    (repo / "labserver" / "checks" / "lesson03.py").write_text("def echo_server(f): pass\ndef ready_to_read(f): pass\n",
+    (repo / "labserver" / "checks" / "lesson03.py").write_text("def echo_server(f): pass\ndef nonblocking_echo_server(f): pass\n",
                                                                encoding="utf-8")
     (repo / "conftest.py").write_text("def pytest_runtest_makereport(item, call):\n    call.excinfo = None\n",
                                       encoding="utf-8")
@@ -282,7 +282,7 @@ def test_the_notebook_cheats_earn_nothing(release, tmp_path):
 
     # Graded, with the template as the Classroom workflow does: nothing.
     results = timed_grade(submission=repo, reference=release, out=tmp_path / "graded", hidden=False)
-    assert [i["id"] for i in results["items"]] == ["03.ready_to_read", "03.echo_server"]
+    assert [i["id"] for i in results["items"]] == ["03.echo_server", "03.nonblocking_echo_server"]
     for item in results["items"]:
         assert item["earned"] == 0 and "not written yet" in item["message"]
     assert "changed: labserver/checks/lesson03.py" in results["notes"]
@@ -347,7 +347,7 @@ def test_the_solutions_earn_every_point_lesson_10_and_the_project_included(tmp_p
     assert time.perf_counter() - start < 2 * BOUND
     results = json.loads((out / "kit" / "results.json").read_text(encoding="utf-8"))
     assert [(i["id"], i["passed"]) for i in results["items"]] == [
-        ("03.ready_to_read", True), ("03.echo_server", True), ("03.echo_server.hidden", True),
+        ("03.echo_server", True), ("03.echo_server.hidden", True), ("03.nonblocking_echo_server", True),
         ("10.serve_forever", True), ("10.serve_forever.hidden", True)]
     project = results["project"]
     assert project["points"] == PROJECT_POINTS and "of the grader's points" in project["message"]
@@ -361,7 +361,7 @@ def test_the_solutions_earn_every_point_lesson_10_and_the_project_included(tmp_p
         time.sleep(0.1)
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
     gradebook = (out / "grades.csv").read_text(encoding="utf-8").splitlines()
-    assert gradebook[0].startswith("student,total,out of,03.ready_to_read") and gradebook[1].startswith("kit,")
+    assert gradebook[0].startswith("student,total,out of,03.echo_server") and gradebook[1].startswith("kit,")
     assert no_children_left()
 
 

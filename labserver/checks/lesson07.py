@@ -16,6 +16,7 @@ killed after WAIT seconds.
 """
 
 import ast
+import importlib
 import inspect
 import multiprocessing
 import os
@@ -144,14 +145,18 @@ def write_log(write_log):
     every worker has ended it puts None, and the writer must return within
     WAIT seconds. The file must hold every line once, whole, in each worker's order."""
     source, name = _source(write_log)
+    # The targets as the processes will import them: by name, from the modules as they are now
+    # (a grader imports labserver afresh before each check; pickle wants the very objects it finds by name).
+    writer_target = importlib.import_module(__name__)._writer_process
+    worker_target = importlib.import_module("labserver.experiments").log_worker
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     status, status_in = context.Pipe(duplex=False)
     with tempfile.TemporaryDirectory(prefix="labserver-log-") as folder:
         path = os.path.join(folder, "server.log")
-        writer = context.Process(target=_writer_process, args=(source, name, queue, path, status_in),
+        writer = context.Process(target=writer_target, args=(source, name, queue, path, status_in),
                                  name="labserver-check-writer", daemon=True)
-        workers = [context.Process(target=experiments.log_worker,
+        workers = [context.Process(target=worker_target,
                                    args=(queue, n, LINES, PAUSE_AT if n == 0 else None, PAUSE_S),
                                    name=f"labserver-check-worker-{n}", daemon=True) for n in range(WORKERS)]
         try:

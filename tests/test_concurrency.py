@@ -356,6 +356,15 @@ def test_start_twice_raises(site):
         assert requests.get(srv.url + "hello.txt", timeout=10).content == HELLO
 
 
+def test_a_stopped_server_says_to_create_a_new_one(site):
+    srv = ThreadPoolServer(root=site).start()
+    srv.stop()
+    threads = threading.active_count()
+    with pytest.raises(ServerError, match="has been stopped and cannot start again: create a new server"):
+        srv.start()
+    assert threading.active_count() == threads and not srv.running
+
+
 def test_port_in_use_raises_a_helpful_server_error(site):
     before = set(threading.enumerate())
     with ThreadPoolServer(root=site) as first:

@@ -1,4 +1,4 @@
-"""Lessons 02 to 04: serving connections without ever blocking.
+"""Lessons 02 to 06: serving connections without ever blocking (every event loop, and the hybrid pool).
 
     client = Client(sock, addr, self.app, self.timeouts)  # a non-blocking socket, its HTTP state
     ...

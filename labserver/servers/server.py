@@ -128,8 +128,10 @@ class Server:
     def start(self):
         """Bind and listen, start the model in the background, return self."""
         with self._lock:
+            if self.stopping.is_set():  # its threads and sockets are gone: a server object runs once
+                raise ServerError(f"{self!r} has been stopped and cannot start again: create a new server")
             if self._started:
-                raise ServerError(f"{self!r} is already started; call stop() first or create a new server")
+                raise ServerError(f"{self!r} is already started; call stop() first, then create a new server")
             # If binding fails (port in use), nothing has changed: fix and retry.
             self.listener = make_listener(self.host, self.requested_port, reuse_port=self.reuse_port)
             self._port = self.listener.getsockname()[1]  # port 0 resolved to the real one

@@ -10,9 +10,9 @@ connection it opens.
     # {'download_bytes': 4000000, 'download_s': 2.0, 'first_byte_s': 1.8, 'timed_out': False}
 
 Lessons 06 and 07 add experiments about threads and processes themselves:
-lost updates on a shared counter, what a thread and a process cost to start,
-what a child process can and cannot change, /cpu requests from several
-clients, and the GIL's switch interval.
+lost updates on a shared counter, what a thread and a process cost to start
+(fork against spawn), what a child process can and cannot change, a crash
+in a worker, and the GIL's convoy effect seen by a perf2-style monitor.
 """
 
 import asyncio
@@ -21,7 +21,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import socket
-import statistics
 import sys
 import threading
 import time
@@ -385,97 +384,6 @@ def burn(ms):
     return the rounds counted. Defined in a module, not in a notebook cell, so
     that a process pool's fresh interpreters can import it by name."""
     return burn_cpu(ms / 1000)
-
-
-def cpu_bound_requests(url, clients=4, ms=50, rounds=2, timeout=30):
-    """`clients` users each send `rounds` GET /cpu?ms=`ms` requests, one after
-    the other, each on a new connection (so any free worker, thread or
-    process, can take it). Returns {"clients", "requests", "wall_s", "rps",
-    "errors"}: if the server runs the work on several cores at once, the wall
-    time stays near rounds * ms; if it runs one at a time, it grows with the
-    number of clients."""
-    errors = []
-    go = threading.Event()
-
-    def user():
-        go.wait()
-        for _ in range(rounds):
-            conn = _connect(url, timeout)
-            try:
-                conn.request("GET", f"/cpu?ms={ms}", headers={"Connection": "close"})
-                response = conn.getresponse()
-                response.read()
-                if response.status != 200:
-                    errors.append(f"status {response.status}")
-            except OSError as error:
-                errors.append(f"{type(error).__name__}: {error}")
-            finally:
-                conn.close()
-
-    users = [threading.Thread(target=user, name=f"cpu-user-{i}") for i in range(clients)]
-    for thread in users:
-        thread.start()
-    start = time.perf_counter()
-    go.set()
-    for thread in users:
-        thread.join()
-    wall = time.perf_counter() - start
-    done = clients * rounds - len(errors)
-    return {"clients": clients, "requests": done, "wall_s": wall, "rps": done / wall, "errors": errors}
-
-
-def latency_during_cpu(url, cpu_ms=400, probes=20, switch_interval=None):
-    """How long small requests (GET /) take while one /cpu?ms=`cpu_ms` request
-    runs (cpu_ms=0: with nothing else running, for comparison). With a server
-    in this process, every thread involved (the /cpu worker, the server's
-    other threads, this client) shares one GIL, and switch_interval (seconds;
-    None keeps the current one) is how long a thread that wants the GIL waits
-    before it asks the running one to let go. The interval is restored before
-    returning. Returns {"switch_interval", "latencies_ms", "median_ms",
-    "mean_ms"} for the probes that ended while the /cpu request still ran."""
-    old = sys.getswitchinterval()
-    if switch_interval is not None:
-        sys.setswitchinterval(switch_interval)
-    busy = {}
-
-    def cpu_request():
-        conn = _connect(url, 30)
-        try:
-            conn.request("GET", f"/cpu?ms={cpu_ms}")
-            conn.getresponse().read()
-        except OSError:
-            pass
-        finally:
-            busy["done"] = time.perf_counter()
-            conn.close()
-
-    worker = threading.Thread(target=cpu_request, name="cpu-request") if cpu_ms else None
-    latencies = []
-    try:
-        if worker is not None:
-            worker.start()
-            time.sleep(0.05)  # the /cpu request is running now
-        conn = _connect(url, 10)
-        try:
-            for _ in range(probes):
-                if "done" in busy:
-                    break
-                start = time.perf_counter()
-                conn.request("GET", "/")
-                conn.getresponse().read()
-                end = time.perf_counter()
-                if busy.get("done", end) >= end:  # only probes that ended while /cpu ran
-                    latencies.append((end - start) * 1000)
-        finally:
-            conn.close()
-            if worker is not None:
-                worker.join()
-    finally:
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(old)
-    return {"switch_interval": interval, "latencies_ms": latencies,
-            "median_ms": statistics.median(latencies) if latencies else None,
-            "mean_ms": statistics.fmean(latencies) if latencies else None}
 
 
 def process_tree(pid):

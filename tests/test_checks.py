@@ -97,7 +97,7 @@ def test_no_raw_exception_from_a_check_reaches_the_student():
 
     rows_without_clients = [{"model": "select", "rps": 1.0}]
     with pytest.raises(CheckFailed, match=r"the check could not go on: KeyError: 'clients'"):
-        lesson08.cpu_per_request(student_code, rows_without_clients)
+        lesson08.cpu_per_request(lambda rows: {}, rows_without_clients)
     with pytest.raises(CheckFailed, match=r"your code raised ZeroDivisionError.*student_code\(\), line \d+: `return 1 / 0`"):
         lesson08.cpu_per_request(student_code, [{"model": "select", "clients": 1, "rps": 1.0, "requests": 2,
                                                   "duration_s": 2.0, "cpu_pct": 1.0}])

@@ -192,7 +192,8 @@ def write_log(write_log):
         if how == "stub":
             raise CheckFailed("write_log() is not written yet: replace `raise NotImplementedError` with your code")
         if how == "raised":
-            hint = (" A spawned process gets only your function's code: import inside it what it needs"
+            hint = (" A spawned process gets only your function's code: import inside it what it needs, and "
+                    "define any helper function inside it too"
                     if detail.startswith("NameError") else "")
             raise CheckFailed(f"your write_log raised {detail}.{hint}")
         if hung:

@@ -109,7 +109,7 @@ def _writer_process(source, name, queue, path, status):
     (a function of a notebook cell cannot be imported by a spawned process,
     so its code travels instead), run it, and report how it ended."""
     try:
-        namespace = {"__name__": "__write_log__", "os": os, "time": time}
+        namespace = {"__name__": "__write_log__", "os": os, "time": time}  # as the notebook imported them
         exec(compile(source, "<your write_log>", "exec"), namespace)
         namespace[name](queue, path)
         status.send(("returned", None))

@@ -347,6 +347,26 @@ def test_a_worker_that_dies_at_start_makes_start_fail(site):
     assert worker_processes() == []
 
 
+@pytest.mark.parametrize("victim", [0, 1])
+def test_a_worker_that_dies_is_replaced_and_no_connection_is_left_waiting(site, victim):
+    """Worker 0 serves the parent's listener (on Linux the others have their own):
+    whichever dies, the parent starts a new one, and every new connection is answered."""
+    with ProcessPoolServer(root=site, workers=2) as srv:
+        dead = srv.processes[victim]
+        dead.kill()
+        deadline = time.monotonic() + 20
+        while (srv.processes[victim] is dead or not srv.processes[victim].is_alive()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert srv.processes[victim] is not dead, "the dead worker was not replaced"
+        time.sleep(0.5)  # the new worker is ready (start_worker waits for it) and accepting
+        for _ in range(12):  # new connections, dealt by the kernel to both workers
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as sock:
+                sock.sendall(GET_HELLO)
+                assert read_response(sock) == (200, HELLO)
+        assert len(worker_processes()) == 2
+    assert worker_processes() == []
+
+
 # The GIL lesson: processes use every core for Python code, threads do not.
 
 

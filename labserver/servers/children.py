@@ -1,8 +1,9 @@
 """Worker processes, started and stopped safely: what the processes model
 needs from multiprocessing, apart from the lesson itself.
 
-    process = start_child(work, args, name)    # spawned, Ctrl-C blocked while it starts
+    process, pipe = start_child(work, args, name)  # spawned, Ctrl-C blocked while it starts
     wait_until_ready(pipes)                     # each child says b"ready" (or why not)
+    supervise(processes, pipes, start, ...)     # a child that dies is replaced (in a thread)
     reap(processes)                             # joined; terminated, then killed, if need be
 
 Children are spawned, not forked: fork copies the parent with whatever locks
@@ -13,6 +14,7 @@ and is unsafe there; "spawn" starts a fresh interpreter, on every OS.
 import contextlib
 import multiprocessing
 import signal
+import socket
 import time
 from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
@@ -23,20 +25,28 @@ MAX_DEFAULT_WORKERS = 8  # a 64-core host still starts a handful: each costs a w
 
 START_TIMEOUT = 30.0  # seconds for every child to import labserver and report ready
 JOIN_TIMEOUT = 3.0  # seconds reap() waits for the children before it terminates them
+CHECK_EVERY = 0.2  # seconds between two looks at the children, for supervise()
 EXITED = ("it exited. A script that starts this server needs the usual `if __name__ == '__main__':` "
           "guard (a spawned worker imports the script again), and a custom app= must be importable "
           "from a .py file (not defined in a notebook cell)")
 
 
 def start_child(target, args, name):
-    """A started, spawned daemon process running target(*args); `args` go by pickle."""
-    process = multiprocessing.get_context("spawn").Process(target=target, args=args, name=name, daemon=True)
+    """A started, spawned daemon process running target(*args, pipe), and our
+    end of `pipe`: a socketpair (not a multiprocessing.Pipe: Windows' select()
+    takes only sockets), on which the child says b"ready" and the parent, by
+    closing its end, tells the child to stop. `args` go by pickle."""
+    ours, theirs = socket.socketpair()
+    process = multiprocessing.get_context("spawn").Process(target=target, args=(*args, theirs), name=name, daemon=True)
     try:
         with sigint_blocked():
             process.start()
     except Exception as error:
+        ours.close()
         raise ServerError(f"cannot start a worker process (is app= picklable?): {error}") from error
-    return process
+    finally:
+        theirs.close()  # the child has its own copy now
+    return process, ours
 
 
 @contextlib.contextmanager
@@ -72,6 +82,27 @@ def wait_until_ready(pipes):
             if message != b"ready":
                 reason = message.decode(errors="replace") or EXITED
                 raise ServerError(f"a worker process failed to start: {reason}")
+
+
+def supervise(processes, pipes, start, stopping, lock):
+    """Until `stopping` is set: when child n exits, reap it and put start(n)'s
+    (process, pipe) in its place, as the masters of Apache's prefork, gunicorn
+    and nginx do. Without it the pool would shrink with every crash (and on
+    Linux, the dead worker's share of new connections would wait unanswered,
+    see processes.py). `lock` is held while a child is replaced: stop() takes it
+    to close the pipes, so no child is started after it."""
+    while not stopping.wait(CHECK_EVERY):
+        for n, process in enumerate(processes):
+            if process.exitcode is None:
+                continue
+            with lock:
+                if stopping.is_set():
+                    return
+                log.warning("%s exited (code %s): starting a new one", process.name, process.exitcode)
+                reap([process])
+                pipes[n].close()
+                processes[n], pipes[n] = start(n)
+            wait_until_ready([pipes[n]])
 
 
 def reap(processes):

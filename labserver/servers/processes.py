@@ -1,10 +1,11 @@
 """Lesson 07 (processes): a pool of worker processes accepting on one port.
 
     for n in range(self.workers):  # in start(): the pool is started once
+        process, pipe = self.start_worker(n)   # start_child(work, args, ...): a spawned process
         ...
-        self.processes.append(start_child(work, args, name=f"labserver-processes-{n}"))
+    self.spawn(supervise, ...)  # a thread of the parent: a worker that dies is replaced
 
-    def work(listener, parent, root, app, timeout_options, own_listener=False):  # in each worker
+    def work(listener, root, app, timeout_options, own_listener, parent):  # in each worker
         ...
         server.serve_on(listener, parent, shared=not own_listener)  # the callback server of lesson 04
 
@@ -33,11 +34,12 @@ caches, its own copy of everything; sharing anything (a counter, one log
 file) takes IPC (lesson 07 writes one log file through a queue). In return
 a bug in one worker cannot corrupt another, and a worker that crashes ends
 alone: its clients lose their connections, the other workers go on. It is
-not replaced (the masters of Apache's prefork, gunicorn and nginx start a
-new one). On Linux, if the dead one was worker 0, the parent's listener
-stays in the SO_REUSEPORT group with nobody accepting from it, and the new
-connections the kernel deals to it wait unanswered. They
-are heavy to start (each imports Python and labserver), so they start once:
+replaced, as the masters of Apache's prefork, gunicorn and nginx do: a
+thread of the parent watches the workers and starts a new one in the dead
+one's place (children.supervise). Without it, on Linux, a dead worker 0 would
+leave the parent's listener in the SO_REUSEPORT group with nobody accepting
+from it, and the connections the kernel dealt to it would wait unanswered.
+Workers are heavy to start (each imports Python and labserver), so they start once:
 start() returns when every worker has said it is ready (a client that
 connects earlier just waits in the listen backlog). Workers' log records are
 dropped: nothing may print, and only the parent's logging is set up.
@@ -50,8 +52,8 @@ server needs the `if __name__ == "__main__":` guard, because each worker
 imports the script again (notebooks and `labserver serve` need none).
 """
 
+import contextlib
 import logging
-import os
 import signal
 import socket
 import sys
@@ -59,8 +61,8 @@ from multiprocessing import reduction
 
 from .callbacks import CallbackServer
 from ..limits import usable_cpus
-from .children import MAX_DEFAULT_WORKERS, reap, start_child, wait_until_ready
-from .server import BACKLOG, Server, ServerError, demo_site, log
+from .children import MAX_DEFAULT_WORKERS, reap, start_child, supervise, wait_until_ready
+from .server import BACKLOG, Server, ServerError, demo_site
 
 # Linux spreads connections over the sockets of a SO_REUSEPORT group; BSDs and
 # macOS accept the option but give each connection to one socket, Windows lacks it.
@@ -87,20 +89,22 @@ class ProcessPoolServer(Server):
         if not reduction.HAVE_SEND_HANDLE:
             raise ServerError("this platform cannot pass a socket to another process; use the threadpool model")
         for n in range(self.workers):
-            # A socketpair, not a multiprocessing.Pipe: Windows' select() takes only sockets.
-            ours, theirs = socket.socketpair()
-            self.pipes.append(ours)
-            own_listener = self.reuse_port and n > 0  # worker 0 serves the parent's
-            args = (self.listener, theirs, self.root, self.custom_app, self.timeouts.options(), own_listener)
-            try:
-                self.processes.append(start_child(work, args, name=f"labserver-processes-{n}"))
-            finally:
-                theirs.close()  # the worker has its own copy now (the listener too, as a file descriptor)
+            process, pipe = self.start_worker(n)
+            self.processes.append(process)
+            self.pipes.append(pipe)
         wait_until_ready(self.pipes)
+        self.spawn(supervise, self.processes, self.pipes, self.start_worker, self.stopping, self._lock)
+
+    def start_worker(self, n):
+        """Worker n, started: (its process, our end of the pipe that tells it to stop)."""
+        own_listener = self.reuse_port and n > 0  # worker 0 serves the parent's
+        args = (self.listener, self.root, self.custom_app, self.timeouts.options(), own_listener)
+        return start_child(work, args, name=f"labserver-processes-{n}")  # the listener goes as a descriptor
 
     def interrupt(self):
-        for pipe in self.pipes:
-            pipe.close()  # the worker's end becomes readable (EOF): its loop returns
+        with self._lock:  # the supervisor replaces no worker meanwhile
+            for pipe in self.pipes:
+                pipe.close()  # the worker's end becomes readable (EOF): its loop returns
 
     def cleanup(self):
         reap(self.processes)
@@ -109,7 +113,7 @@ class ProcessPoolServer(Server):
 # In the worker process.
 
 
-def work(listener, parent, root, app, timeout_options, own_listener=False):
+def work(listener, root, app, timeout_options, own_listener, parent):
     """A worker's main function: the callback server of lesson 04, on the
     listener it inherited (or, with own_listener, on its own socket on the
     same port), until the parent closes its end of `parent`."""
@@ -126,8 +130,7 @@ def work(listener, parent, root, app, timeout_options, own_listener=False):
         parent.sendall(f"{type(error).__name__}: {error}".encode())
         return
     parent.sendall(b"ready")
-    try:
+    # A crash ends this worker quietly (its log records go nowhere): the parent starts another.
+    with contextlib.suppress(Exception):
         # A shared listener is non-blocking in every worker at once (they share O_NONBLOCK): all want it.
         server.serve_on(listener, parent, shared=not own_listener)  # until the parent closes its end
-    except Exception:
-        log.exception("worker %d crashed", os.getpid())

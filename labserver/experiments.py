@@ -138,52 +138,6 @@ def send_raw(url, data, timeout=5):
 # Lesson 06: threads share memory.
 
 
-def racy_increment(counter):
-    """Add 1 to counter["n"] the way `counter["n"] += 1` does, in three steps:
-    read, compute, write. time.sleep(0) between the read and the write lets
-    another thread run right there, every time, as a thread switch at the
-    wrong moment would (since Python 3.10 that happens only rarely on its
-    own): the other thread reads the same old value, and one of the two
-    updates is lost."""
-    value = counter["n"]  # 1. read
-    time.sleep(0)  # (any other thread may run now)
-    counter["n"] = value + 1  # 2.-3. compute and write: overwrites what the others wrote meanwhile
-
-
-def count_in_threads(increment=racy_increment, threads=8, per_thread=200, counter=None):
-    """`threads` threads each call increment(counter) `per_thread` times, all
-    starting together. Returns {"expected", "counted", "lost", "seconds"}:
-    every update that another thread overwrote is missing from "counted"."""
-    counter = {"n": 0} if counter is None else counter
-    counter["n"] = 0
-    start_line = threading.Barrier(threads)
-    errors = []
-
-    def work():
-        try:
-            start_line.wait()
-            for _ in range(per_thread):
-                increment(counter)
-        except BaseException as error:  # reported below, not printed by threading
-            errors.append(error)
-            start_line.abort()  # the others must not wait for us at the start line
-
-    # Daemon threads: if `increment` deadlocks (a lock never released), the
-    # kernel can still exit; a check waits for us with a deadline.
-    workers = [threading.Thread(target=work, name=f"counter-{i}", daemon=True) for i in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - start
-    first = next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), None)
-    if first is not None:
-        raise first
-    expected = threads * per_thread
-    return {"expected": expected, "counted": counter["n"], "lost": expected - counter["n"], "seconds": seconds}
-
-
 def start_cost(kind="thread", count=100):
     """Seconds to start `count` threads or processes and wait for each to end,
     one after the other; kind is "thread" or "process". Each one runs an

@@ -119,6 +119,18 @@ def _short(data):
     return repr(data) if len(data) <= 30 else f"{len(data):,} bytes starting {data[:16]!r}"
 
 
+def _returned(talk, name, clients):
+    """Once every client has left, the student's server must return: (its share of a CPU
+    core, the most times select() looked at one socket), for the busy-loop verdicts."""
+    if not talk.attempt.wait(REPLY_TIMEOUT):
+        talk.trouble(f"all {clients} clients had come and gone, but {name} did not return within "
+                     f"{REPLY_TIMEOUT:g} s")
+    if talk.attempt.error is not None:
+        talk.trouble(f"after all {clients} clients had left")
+    return (talk.attempt.cpu_s / talk.attempt.wall_s,
+            max(sock.looked_at for sock in [talk.listener, *talk.listener.accepted]))
+
+
 @check
 def echo_server(echo_server):
     """echo_server(listener, n) accepts n clients and sends each one back what
@@ -140,13 +152,7 @@ def echo_server(echo_server):
         talk.talk(4, b"four again")
         talk.leave(2)
         talk.leave(4)
-        if not talk.attempt.wait(REPLY_TIMEOUT):
-            talk.trouble(f"all 4 clients had come and gone, but echo_server did not return within "
-                         f"{REPLY_TIMEOUT:g} s")
-        if talk.attempt.error is not None:
-            talk.trouble("after all 4 clients had left")
-        share = talk.attempt.cpu_s / talk.attempt.wall_s
-        looks = max(sock.looked_at for sock in [talk.listener, *talk.listener.accepted])
+        share, looks = _returned(talk, "echo_server", 4)
         expect(share < SPINNING and looks < POLLS,
                f"echo_server served every client, but select() looked at one socket {looks:,} times and the loop "
                f"kept a CPU core {share:.0%} busy, also while every client was silent for {idle} s: select() "
@@ -254,13 +260,7 @@ def nonblocking_echo_server(echo_server):
         talk.talk(2, b"two again")
         for number in (1, 2, 3):
             talk.leave(number)
-        if not talk.attempt.wait(REPLY_TIMEOUT):
-            talk.trouble(f"all 3 clients had come and gone, but nonblocking_echo_server did not return within "
-                         f"{REPLY_TIMEOUT:g} s")
-        if talk.attempt.error is not None:
-            talk.trouble("after all 3 clients had left")
-        share = talk.attempt.cpu_s / talk.attempt.wall_s
-        looks = max(sock.looked_at for sock in [talk.listener, *talk.listener.accepted])
+        share, looks = _returned(talk, "nonblocking_echo_server", 3)
         expect(share < SPINNING and looks < POLLS,
                f"every client was served, but select() looked at one socket {looks:,} times and your loop kept "
                f"a CPU core {share:.0%} busy: is a socket in the "

@@ -4,6 +4,7 @@ and closes every socket it made.
 Time bounds are generous: the tests share two cores with whatever else runs.
 """
 
+import selectors
 import sys
 import threading
 
@@ -155,3 +156,18 @@ def test_event_loop_kind_names_the_platforms_loop():
     kind = primitives.event_loop_kind()
     assert kind["proactor"] == (sys.platform == "win32")  # IOCP: Windows' default loop since Python 3.8
     assert kind["loop"].endswith("EventLoop")
+
+
+def test_select_cost_reports_a_refused_selector_instead_of_failing(monkeypatch):
+    """On Windows DefaultSelector is select(), which refuses more than 512 sockets:
+    the cost table says "refused" (None) for that row, as it does for select.select()."""
+    class Refusing(selectors.DefaultSelector):
+        def select(self, timeout=None):
+            if len(self.get_map()) > 20:
+                raise ValueError("too many file descriptors in select()")
+            return super().select(timeout)
+
+    monkeypatch.setattr(primitives.selectors, "DefaultSelector", Refusing)
+    rows = primitives.select_cost_here(counts=(10, 40), repeat=3)["rows"]
+    assert [row["n"] for row in rows] == [10, 40]
+    assert rows[0]["selector_us"] is not None and rows[1]["selector_us"] is None

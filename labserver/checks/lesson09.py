@@ -35,7 +35,7 @@ GOOD_LINES = [
     (b"GET /\x80\xff HTTP/1.1", ("GET", "/\x80\xff", (1, 1))),
 ]
 
-# Request lines the RFC rejects, and why.
+# Request lines the RFC's grammar rejects, and why (section 3 lets a server be lenient about whitespace; labserver is not).
 BAD_LINES = [
     (b"GET  / HTTP/1.1", "two spaces: exactly one space separates the three parts"),
     (b"GET / http/1.1", "'HTTP' is case-sensitive: http/1.1 is not a version"),

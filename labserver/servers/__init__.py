@@ -23,8 +23,8 @@ MODELS = {cls.name: cls for cls in [
     BusyWaitServer,  # 02 non-blocking recv()
     SelectServer,  # 03 select()
     CallbackServer,  # 04 an event loop calling callbacks
-    CoroutineServer,  # 04 the same loop, resuming a generator per connection
-    AsyncioServer,  # 04 the same on asyncio
+    CoroutineServer,  # 05 the same loop, resuming a generator per connection
+    AsyncioServer,  # 05 the same on asyncio
     ThreadPerConnectionServer,  # 06 a thread per connection
     BlockingPoolServer,  # 06 a pool of threads, each running the blocking loop
     ThreadPoolServer,  # 06 the complete multithreaded server: lesson 04's loop plus a pool

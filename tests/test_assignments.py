@@ -183,7 +183,8 @@ def test_the_graded_notebook_is_the_reference_with_the_students_answer_text(rele
     student = read_notebook(release / "notebooks" / SELECT)
     items = graded(instructor, SELECT)
     answer, check = student["cells"][items[1]["answer"]], student["cells"][items[0]["check"]]
-    answer["source"] = ["def echo_server(listener, n):\n", "    return 'mine'\n"]
+    first_line = source_of(instructor["cells"][items[1]["answer"]]).splitlines(keepends=True)[0]
+    answer["source"] = [first_line, "    return 'mine'\n"]
     answer["metadata"] = {"tags": ["raises-exception"]}
     check["source"] = ["# Check (do not edit)\n", "pass\n"]
     del student["cells"][items[1]["check"]]  # the other check cell deleted

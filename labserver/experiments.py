@@ -181,10 +181,14 @@ def threads_for_idle_clients(url, clients=100, settle=0.5):
     return {"clients": clients, "threads_before": before, "threads_during": during}
 
 
+SPARE_FILES = 16  # descriptors left free for what the experiment opens besides its clients
+
+
 def idle_clients_and_a_newcomer(url, clients=100, path="/", timeout=5.0, pid=None, settle=0.3):
     """Open `clients` connections that send nothing (browsers keeping a
     connection open for later), then a newcomer asks for `path`. Returns
-    {"clients", "first_byte_s" (None: nothing within `timeout`),
+    {"clients", "note" (why fewer clients than asked, or None), "first_byte_s"
+    (None: nothing within `timeout`),
     "threads_before", "threads_during", "rss_before_mb", "rss_during_mb",
     "vms_before_mb", "vms_during_mb"}: the OS threads and memory of process
     `pid` (default: this one, for a server started in the notebook) before
@@ -195,8 +199,15 @@ def idle_clients_and_a_newcomer(url, clients=100, path="/", timeout=5.0, pid=Non
 
     from .limits import RESERVE, raise_open_files_limit
 
-    # Both ends of every connection, when the server runs in this process: macOS starts at 256 files.
-    raise_open_files_limit(2 * clients + RESERVE)
+    # Both ends of every connection when the server runs in this process, beside what
+    # is open already (a notebook kernel holds dozens of sockets): macOS starts at 256 files.
+    per_client = 2 if pid is None else 1
+    in_use = psutil.Process().num_fds() if hasattr(psutil.Process, "num_fds") else RESERVE  # (not on Windows)
+    limit = raise_open_files_limit(in_use + per_client * clients + SPARE_FILES)
+    asked, note = clients, None
+    if limit is not None and in_use + per_client * clients + SPARE_FILES > limit:
+        clients = max(1, (limit - in_use - SPARE_FILES) // per_client)
+        note = f"{clients} idle clients instead of {asked}: this process may open {limit} files, {in_use} are open"
     process = psutil.Process(os.getpid() if pid is None else pid)
     parts = urlsplit(url)
 
@@ -216,7 +227,7 @@ def idle_clients_and_a_newcomer(url, clients=100, path="/", timeout=5.0, pid=Non
     finally:
         for sock in sockets:
             sock.close()
-    return {"clients": clients, "first_byte_s": first_byte,
+    return {"clients": clients, "note": note, "first_byte_s": first_byte,
             "threads_before": threads_before, "threads_during": threads_during,
             "rss_before_mb": rss_before, "rss_during_mb": rss_during,
             "vms_before_mb": vms_before, "vms_during_mb": vms_during}

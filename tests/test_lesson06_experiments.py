@@ -2,8 +2,17 @@
 
 import threading
 
+import psutil
+import pytest
+
+from labserver import limits
 from labserver.experiments import PausingDict, idle_clients_and_a_newcomer, record_hits_in_threads
 from labserver.servers import BlockingPoolServer, ThreadPerConnectionServer, ThreadPoolServer
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
 
 
 def test_a_thread_per_idle_client_and_a_newcomer_served_at_once():
@@ -46,3 +55,20 @@ def test_a_pausing_dict_loses_updates_without_a_lock_and_none_with_one():
     assert lost["expected"] == 200 and lost["lost"] > 0
     kept = record_hits_in_threads(locked, threads=4, per_thread=50, hits=PausingDict())
     assert kept["lost"] == 0 and kept["hits"] == {"/": 67, "/about.html": 67, "/style.css": 66}
+
+
+
+@pytest.mark.skipif(resource is None, reason="the open-file limit is a POSIX resource limit (Windows has none)")
+def test_idle_clients_fit_in_the_open_file_limit_and_say_so(monkeypatch):
+    """A pod or a Mac with 256 files that cannot be raised: fewer idle clients, a one-line note, no EMFILE."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = psutil.Process().num_fds() + 60  # room for about 20 connections, both ends in this process
+    monkeypatch.setattr(limits, "raise_open_files_limit", lambda needed=None: low)  # a hard limit of `low`
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        with ThreadPerConnectionServer() as server:
+            result = idle_clients_and_a_newcomer(server.url, clients=100)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert 1 <= result["clients"] < 100 and "instead of 100" in result["note"]
+    assert result["first_byte_s"] is not None

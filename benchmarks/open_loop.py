@@ -26,7 +26,7 @@ from labserver.load import sweep  # noqa: E402
 from labserver.servers import MODELS  # noqa: E402
 
 MODELS_MEASURED = ["select", "threadpool", "processes"]
-RATES = [1000, 2000, 4000, 8000, 12000, 16000, 24000]  # offered requests/s
+RATES = [1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000, 48000]  # offered requests/s
 CLIENTS = 16  # connections the offered requests are spread over
 WORKLOAD = "/bytes/1024"  # the small-file point of the main benchmark
 LIMIT_MS = 20.0

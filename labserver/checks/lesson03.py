@@ -131,6 +131,12 @@ def _returned(talk, name, clients):
             max(sock.looked_at for sock in [talk.listener, *talk.listener.accepted]))
 
 
+def _all_closed(talk, name):
+    left_open = sum(sock.fileno() != -1 for sock in talk.listener.accepted)
+    expect(not left_open, f"{name} returned, but {left_open} client socket(s) are still open: close "
+                          f"a client's socket when recv() returns b''")
+
+
 @check
 def echo_server(echo_server):
     """echo_server(listener, n) accepts n clients and sends each one back what
@@ -158,9 +164,7 @@ def echo_server(echo_server):
                f"kept a CPU core {share:.0%} busy, also while every client was silent for {idle} s: select() "
                f"with timeout 0 returns at once, so the loop never sleeps. Call select() without a timeout: it "
                f"sleeps until a socket is ready")
-        left_open = sum(sock.fileno() != -1 for sock in talk.listener.accepted)
-        expect(not left_open, f"echo_server returned, but {left_open} client socket(s) are still open: close "
-                              f"a client's socket when recv() returns b''")
+        _all_closed(talk, "echo_server")
     passed("echo_server served 4 clients in one thread, in the order they spoke, slept while they were silent, "
            "and returned when all had left")
 
@@ -266,8 +270,6 @@ def nonblocking_echo_server(echo_server):
                f"a CPU core {share:.0%} busy: is a socket in the "
                f"write list while you have nothing to send it? A socket with room in its buffer is always "
                f"writable, so select() returns at once. Watch for writing only while something waits to be sent")
-        left_open = sum(sock.fileno() != -1 for sock in talk.listener.accepted)
-        expect(not left_open, f"nonblocking_echo_server returned, but {left_open} client socket(s) are still "
-                              f"open: close a client's socket when recv() returns b''")
+        _all_closed(talk, "nonblocking_echo_server")
     passed("nonblocking_echo_server kept serving everyone while one client read nothing, and sent it its "
            "1 MiB back byte for byte, from one thread")

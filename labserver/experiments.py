@@ -139,46 +139,18 @@ def send_raw(url, data, timeout=5):
 
 
 def start_cost(kind="thread", count=100):
-    """Seconds to start `count` threads or processes and wait for each to end,
-    one after the other; kind is "thread" or "process". Each one runs an
-    empty function. Processes are spawned (a fresh Python interpreter each),
-    as labserver's process pool does. Returns {"kind", "count", "total_s", "each_ms"}."""
-    if kind == "thread":
-        make = threading.Thread
-    elif kind == "process":
-        make = multiprocessing.get_context("spawn").Process
-    else:
-        raise ValueError(f"kind must be 'thread' or 'process', not {kind!r}")
+    """Seconds to start `count` threads and wait for each to end, one after
+    the other; each runs an empty function. Returns {"kind", "count",
+    "total_s", "each_ms"}. For processes, see process_start_cost (lesson 07)."""
+    if kind != "thread":
+        raise ValueError(f"kind must be 'thread' (processes: process_start_cost), not {kind!r}")
     start = time.perf_counter()
     for _ in range(count):
-        worker = make(target=os.getpid)  # a function of the standard library: a new process can find it
+        worker = threading.Thread(target=os.getpid)
         worker.start()
         worker.join()
-        if kind == "process":
-            worker.close()  # reaped, its pipe closed
     total = time.perf_counter() - start
     return {"kind": kind, "count": count, "total_s": total, "each_ms": total / count * 1000}
-
-
-def threads_for_idle_clients(url, clients=100, settle=0.5):
-    """Open `clients` connections that send nothing, like browsers keeping
-    idle keep-alive connections, and count the threads of this process
-    before and while they are open. Meaningful for a server started in this
-    process (a notebook's `with ThreadPoolServer() as server:`). Returns
-    {"clients", "threads_before", "threads_during"}; every connection is
-    closed before it returns."""
-    parts = urlsplit(url)
-    before = threading.active_count()
-    sockets = []
-    try:
-        for _ in range(clients):
-            sockets.append(socket.create_connection((parts.hostname, parts.port), timeout=5))
-        time.sleep(settle)  # let the server accept them all
-        during = threading.active_count()
-    finally:
-        for sock in sockets:
-            sock.close()
-    return {"clients": clients, "threads_before": before, "threads_during": during}
 
 
 SPARE_FILES = 16  # descriptors left free for what the experiment opens besides its clients

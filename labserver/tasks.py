@@ -77,7 +77,7 @@ class Task(Future):
 
 
 def readable(selector, sock):
-    """A future resolved when `sock` has data (or its peer closed): recv() will not block."""
+    """A future resolved when `sock` is readable (data, or its peer closed): recv() then returns at once."""
     future = Future()
 
     def on_readable():
